@@ -1,0 +1,113 @@
+//! The plain Rust traits a driver author implements.
+//!
+//! Nothing here is FFI: [`export_driver!`](crate::export_driver) wraps these traits in
+//! the stable ABI, and the host sees loaded drivers through the same traits again
+//! (see [`LoadedDriver`](crate::LoadedDriver)), so one conformance kit tests both.
+
+use crate::{DriverError, DriverInfo, Key, ListPage, ObjectMeta};
+
+/// Shorthand for the result every driver call returns.
+pub type DriverResult<T> = Result<T, DriverError>;
+
+/// One opened provider: a root directory, a bucket and prefix, a base URL.
+///
+/// Every call is **blocking**; the host runs them on a blocking thread pool with a
+/// deadline and a concurrency limit, so a driver may block on network I/O. A driver
+/// that needs an async runtime owns one (no runtime handle crosses the ABI).
+///
+/// Keys arrive already validated by [`Key::parse`]; a driver maps them to its storage
+/// without escaping the root it was opened with. Every operation other than `stat` and
+/// `read` has a default body that answers [`ErrorKind::Unsupported`](crate::ErrorKind),
+/// so a read-only driver implements two methods.
+pub trait StorageDriver: Send + Sync + 'static {
+    /// Size of `key`. Capability: [`READ`](crate::Capabilities::READ).
+    /// A missing key is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+    fn stat(&self, key: &Key) -> DriverResult<ObjectMeta>;
+
+    /// Reads up to `buf.len()` bytes of `key` starting at `offset` into `buf` and
+    /// returns how many were read; 0 means `offset` is at or past the end. Fewer bytes
+    /// than asked does not mean the end: callers loop. Capability:
+    /// [`READ`](crate::Capabilities::READ), and
+    /// [`RANGE_READ`](crate::Capabilities::RANGE_READ) for a non-zero offset to be cheap.
+    /// A missing key is `NotFound`.
+    fn read(&self, key: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize>;
+
+    /// Stores `data` under `key`, replacing any object there. For small objects; the
+    /// default streams through [`begin_write`](Self::begin_write).
+    /// Capability: [`WRITE`](crate::Capabilities::WRITE).
+    fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
+        let mut writer = self.begin_write(key)?;
+        writer.write(data)?;
+        writer.commit()
+    }
+
+    /// Starts a streamed write of `key`. Nothing is visible under `key` until
+    /// [`ObjectWriter::commit`]; [`ObjectWriter::abort`] (or dropping the writer) leaves
+    /// no trace. Capability: [`STREAMING_WRITE`](crate::Capabilities::STREAMING_WRITE).
+    fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        let _ = key;
+        Err(DriverError::unsupported("begin_write"))
+    }
+
+    /// Deletes `key`. Deleting a missing key is `NotFound`.
+    /// Capability: [`DELETE`](crate::Capabilities::DELETE).
+    fn delete(&self, key: &Key) -> DriverResult<()> {
+        let _ = key;
+        Err(DriverError::unsupported("delete"))
+    }
+
+    /// Lists keys that start with `prefix` (a plain string prefix, not only whole
+    /// segments), at most `limit` per page, in a stable order, resuming after `cursor`
+    /// (a value this driver returned in [`ListPage::next_cursor`]).
+    /// Capability: [`LIST`](crate::Capabilities::LIST).
+    fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> DriverResult<ListPage> {
+        let _ = (prefix, cursor, limit);
+        Err(DriverError::unsupported("list"))
+    }
+
+    /// A URL where other clients can read `key` without mirra (for zone files).
+    /// Capability: [`PUBLIC_URL`](crate::Capabilities::PUBLIC_URL). The key need not exist.
+    fn public_url(&self, key: &Key) -> DriverResult<String> {
+        let _ = key;
+        Err(DriverError::unsupported("public_url"))
+    }
+
+    /// A cheap liveness check of the backing store (a HEAD, a `stat` of the root).
+    fn health(&self) -> DriverResult<()> {
+        Ok(())
+    }
+}
+
+/// A streamed write in progress, from [`StorageDriver::begin_write`].
+///
+/// Dropping a writer without calling `commit` must behave like `abort`.
+pub trait ObjectWriter: Send {
+    /// Appends `data`. The writer may buffer; nothing is visible yet.
+    fn write(&mut self, data: &[u8]) -> DriverResult<()>;
+
+    /// Makes the whole object visible under its key, atomically if the driver has
+    /// [`ATOMIC_WRITE`](crate::Capabilities::ATOMIC_WRITE).
+    fn commit(self: Box<Self>) -> DriverResult<()>;
+
+    /// Discards everything written; the key keeps whatever it held before.
+    fn abort(self: Box<Self>) -> DriverResult<()>;
+}
+
+/// The entry points of a driver library: the type named in
+/// [`export_driver!`](crate::export_driver).
+pub trait DriverFactory: 'static {
+    /// Name, version, URL schemes and capabilities. Must not fail or block.
+    fn info() -> DriverInfo;
+
+    /// Opens a provider from its `[provider.config]` table, given as TOML text.
+    /// A bad config is [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) with a
+    /// message naming the field.
+    fn open(config_toml: &str) -> DriverResult<Box<dyn StorageDriver>>;
+
+    /// Opens read-only, unauthenticated access rooted at `url` (from a zone file's URI
+    /// record). The default answers `Unsupported`.
+    fn open_url(url: &str) -> DriverResult<Box<dyn StorageDriver>> {
+        let _ = url;
+        Err(DriverError::unsupported("open_url"))
+    }
+}

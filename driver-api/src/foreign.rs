@@ -1,0 +1,310 @@
+//! The host side of the ABI: load a driver library and call it through the plain traits.
+
+use std::path::{Path, PathBuf};
+
+use abi_stable::{
+    library::{lib_header_from_path, LibraryError},
+    std_types::{RResult, RSlice, RSliceMut, RStr},
+};
+
+use crate::ffi::{DriverModuleRef, FfiDriverBox, FfiError, FfiWriterBox};
+use crate::{
+    DriverError, DriverInfo, DriverResult, HostContext, Key, ListPage, ObjectMeta, ObjectWriter,
+    StorageDriver,
+};
+
+/// Why a file could not be loaded as a mirra driver.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The dynamic loader refused the file: missing, unreadable, or not a shared library.
+    #[error("{path}: cannot be loaded as a shared library: {reason}")]
+    NotALibrary {
+        /// The file.
+        path: PathBuf,
+        /// What the dynamic loader said.
+        reason: String,
+    },
+    /// A shared library without the mirra driver root module.
+    #[error(
+        "{path}: is a shared library but not a mirra driver (it exports no abi_stable root module)"
+    )]
+    NotADriver {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Built against an incompatible `abi_stable` or `mirra-driver-api` version.
+    #[error("{path}: incompatible driver interface: {reason}")]
+    IncompatibleVersion {
+        /// The file.
+        path: PathBuf,
+        /// Which versions differ.
+        reason: String,
+    },
+    /// Same versions, but the types do not have the layout this host expects.
+    #[error("{path}: driver interface layout mismatch: {differences}")]
+    LayoutMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The `Error:` lines of abi_stable's report: which types and fields differ.
+        differences: String,
+    },
+    /// Anything else the loader reported.
+    #[error("{path}: cannot load driver: {reason}")]
+    Other {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl LoadError {
+    fn from_library_error(path: &Path, err: LibraryError) -> Self {
+        let path = path.to_path_buf();
+        match err {
+            LibraryError::OpenError { err, .. } => Self::NotALibrary {
+                path,
+                reason: err.to_string(),
+            },
+            LibraryError::GetSymbolError { .. } => Self::NotADriver { path },
+            LibraryError::InvalidAbiHeader(header) => Self::IncompatibleVersion {
+                path,
+                reason: format!(
+                    "it was built with abi_stable ABI {}.{}, this host uses {}",
+                    header.abi_major,
+                    header.abi_minor,
+                    abi_stable_version()
+                ),
+            },
+            LibraryError::IncompatibleVersionNumber {
+                expected_version,
+                actual_version,
+                ..
+            } => Self::IncompatibleVersion {
+                path,
+                reason: format!(
+                    "it implements mirra-driver-api {actual_version}, this host speaks {expected_version}"
+                ),
+            },
+            LibraryError::AbiInstability(report) => Self::LayoutMismatch {
+                path,
+                differences: summarize_layout_report(&report.to_string()),
+            },
+            other => Self::Other {
+                path,
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+fn abi_stable_version() -> String {
+    let header = abi_stable::library::AbiHeader::VALUE;
+    format!("{}.{}", header.abi_major, header.abi_minor)
+}
+
+/// abi_stable's layout report runs to tens of kilobytes and opens with a misleading
+/// "0 error(s)"; keep only the lines that say what differs.
+fn summarize_layout_report(report: &str) -> String {
+    let mut lines: Vec<&str> = Vec::new();
+    let mut rest = report.lines().map(str::trim);
+    while let Some(line) = rest.next() {
+        if line.starts_with("Error:") {
+            lines.push(line);
+            // The line after an `Error:` names the expected and found values.
+            for detail in rest.by_ref().take(4) {
+                if detail.starts_with("Expected:") || detail.starts_with("Found:") {
+                    lines.push(detail);
+                }
+            }
+        }
+        if lines.len() >= 12 {
+            break;
+        }
+    }
+    if lines.is_empty() {
+        report.lines().take(6).collect::<Vec<_>>().join(" | ")
+    } else {
+        lines.join(" | ")
+    }
+}
+
+/// A driver library loaded into this process. Libraries are never unloaded: a driver may
+/// have started threads or registered callbacks that outlive any one provider.
+#[derive(Clone)]
+pub struct DriverLibrary {
+    module: DriverModuleRef,
+    path: PathBuf,
+    info: DriverInfo,
+}
+
+impl std::fmt::Debug for DriverLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DriverLibrary")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl DriverLibrary {
+    /// Loads the driver library at `path`, checking the abi_stable version, the
+    /// mirra-driver-api version and the layout of every type in the interface.
+    ///
+    /// # Errors
+    /// A [`LoadError`] naming the file and what is wrong with it.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let header =
+            lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, e))?;
+        let module = header
+            .init_root_module::<DriverModuleRef>()
+            .map_err(|e| LoadError::from_library_error(path, e))?;
+        let info = DriverInfo::from((module.info())());
+        Ok(Self {
+            module,
+            path: path.to_path_buf(),
+            info,
+        })
+    }
+
+    /// The file this library was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the driver said about itself.
+    pub fn info(&self) -> &DriverInfo {
+        &self.info
+    }
+
+    /// Opens a provider with its `[provider.config]` table as TOML text.
+    ///
+    /// # Errors
+    /// The driver's own error, e.g. `InvalidInput` for a bad config.
+    pub fn open(&self, ctx: HostContext, config_toml: &str) -> DriverResult<LoadedDriver> {
+        let result = (self.module.open())(ctx.ffi, RStr::from_str(config_toml));
+        into_result(result).map(|inner| LoadedDriver { inner })
+    }
+
+    /// Opens read-only access rooted at `url`.
+    ///
+    /// # Errors
+    /// `Unsupported` if the driver cannot open URLs, or the driver's own error.
+    pub fn open_url(&self, ctx: HostContext, url: &str) -> DriverResult<LoadedDriver> {
+        let result = (self.module.open_url())(ctx.ffi, RStr::from_str(url));
+        into_result(result).map(|inner| LoadedDriver { inner })
+    }
+}
+
+fn into_result<T>(result: RResult<T, FfiError>) -> DriverResult<T> {
+    result.into_result().map_err(DriverError::from)
+}
+
+/// A provider opened through a loaded library, seen as a plain [`StorageDriver`].
+pub struct LoadedDriver {
+    inner: FfiDriverBox,
+}
+
+impl StorageDriver for LoadedDriver {
+    fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
+        into_result(self.inner.stat(key.as_str().into())).map(|size| ObjectMeta { size })
+    }
+
+    fn read(&self, key: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize> {
+        let len = buf.len();
+        let n = into_result(self.inner.read(
+            key.as_str().into(),
+            offset,
+            RSliceMut::from_mut_slice(buf),
+        ))?;
+        if n > len {
+            return Err(DriverError::other(format!(
+                "driver claimed {n} bytes read into a {len}-byte buffer"
+            )));
+        }
+        Ok(n)
+    }
+
+    fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
+        into_result(
+            self.inner
+                .put(key.as_str().into(), RSlice::from_slice(data)),
+        )
+    }
+
+    fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        let writer = into_result(self.inner.begin_write(key.as_str().into()))?;
+        Ok(Box::new(LoadedWriter(Some(writer))))
+    }
+
+    fn delete(&self, key: &Key) -> DriverResult<()> {
+        into_result(self.inner.delete(key.as_str().into()))
+    }
+
+    fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> DriverResult<ListPage> {
+        let cursor = cursor.map(RStr::from_str).into();
+        into_result(self.inner.list(prefix.into(), cursor, limit)).map(ListPage::from)
+    }
+
+    fn public_url(&self, key: &Key) -> DriverResult<String> {
+        into_result(self.inner.public_url(key.as_str().into())).map(String::from)
+    }
+
+    fn health(&self) -> DriverResult<()> {
+        into_result(self.inner.health())
+    }
+}
+
+/// `None` once committed or aborted; dropping it earlier aborts.
+struct LoadedWriter(Option<FfiWriterBox>);
+
+impl LoadedWriter {
+    fn take(&mut self) -> DriverResult<FfiWriterBox> {
+        self.0
+            .take()
+            .ok_or_else(|| DriverError::other("writer already finished"))
+    }
+}
+
+impl ObjectWriter for LoadedWriter {
+    fn write(&mut self, data: &[u8]) -> DriverResult<()> {
+        match self.0.as_mut() {
+            Some(writer) => into_result(writer.write(RSlice::from_slice(data))),
+            None => Err(DriverError::other("writer already finished")),
+        }
+    }
+
+    fn commit(mut self: Box<Self>) -> DriverResult<()> {
+        into_result(self.take()?.commit())
+    }
+
+    fn abort(mut self: Box<Self>) -> DriverResult<()> {
+        into_result(self.take()?.abort())
+    }
+}
+
+impl Drop for LoadedWriter {
+    fn drop(&mut self) {
+        if let Some(writer) = self.0.take() {
+            let _ = writer.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_report_keeps_only_what_differs() {
+        let report = "0 error(s)\nsome preamble\n  Error: mismatched field name\n  Expected:\"open\"\n  Found:\"open_v2\"\nlots of noise\n";
+        let summary = summarize_layout_report(report);
+        assert!(
+            summary.contains("Error: mismatched field name"),
+            "{summary}"
+        );
+        assert!(summary.contains("Found:\"open_v2\""), "{summary}");
+        assert!(!summary.contains("0 error(s)"), "{summary}");
+    }
+}
