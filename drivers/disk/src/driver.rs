@@ -1,0 +1,188 @@
+//! One opened disk provider: a root directory, writable or read-only.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use mirra_driver_api::{
+    DriverError, DriverResult, ErrorKind, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver,
+};
+
+use crate::paths::{io_error, key_path, resolve, Access};
+use crate::writer::DiskWriter;
+use crate::{fileurl, list};
+
+/// A provider that stores each object as a file under a root directory, at the path
+/// its key names.
+#[derive(Debug)]
+pub struct DiskDriver {
+    /// Canonical (symlink-free) root, so every path below it is checked from a fixed base.
+    root: PathBuf,
+    /// False for drivers from `open_url`: everything that changes data is refused.
+    writable: bool,
+}
+
+impl DiskDriver {
+    /// Opens the directory `root` for reading and writing, creating it if missing.
+    ///
+    /// # Errors
+    /// When the directory cannot be created or is not a directory.
+    pub fn open(root: &Path) -> DriverResult<Self> {
+        fs::create_dir_all(root).map_err(|e| io_error("create root directory", root, e))?;
+        Self::existing(root, true)
+    }
+
+    /// Opens the existing directory `root` read-only: writes and deletes answer
+    /// `PermissionDenied`.
+    ///
+    /// # Errors
+    /// `NotFound` when `root` does not exist; `InvalidInput` when it is not a directory.
+    pub fn open_read_only(root: &Path) -> DriverResult<Self> {
+        Self::existing(root, false)
+    }
+
+    fn existing(root: &Path, writable: bool) -> DriverResult<Self> {
+        // The operator chose the root, so a symlink *to* it is fine; resolve it once
+        // here, and refuse symlinks only below it.
+        let root = root
+            .canonicalize()
+            .map_err(|e| io_error("open root directory", root, e))?;
+        if !root.is_dir() {
+            return Err(DriverError::invalid_input(format!(
+                "{}: is not a directory",
+                root.display()
+            )));
+        }
+        Ok(Self { root, writable })
+    }
+
+    /// The root directory, canonicalized.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn check_writable(&self, operation: &str) -> DriverResult<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(DriverError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{operation}: {} was opened read-only from a file:// URL",
+                    self.root.display()
+                ),
+            ))
+        }
+    }
+
+    /// Opens `key`'s file for reading without following a symlink in its place, and
+    /// checks it is a regular file.
+    fn open_object(&self, key: &Key) -> DriverResult<(File, u64)> {
+        let path = resolve(&self.root, key, Access::Read)?;
+        let file = OpenOptions::new()
+            .read(true)
+            // O_NONBLOCK: a FIFO swapped in after `resolve` must not hang the call; it
+            // changes nothing for regular files.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| not_found_or(key, "open", &path, e))?;
+        let meta = file.metadata().map_err(|e| io_error("inspect", &path, e))?;
+        if !meta.is_file() {
+            return Err(DriverError::not_found(key));
+        }
+        Ok((file, meta.len()))
+    }
+}
+
+/// `NotFound` naming the key for a missing file; any other error as it is.
+fn not_found_or(key: &Key, action: &str, path: &Path, err: io::Error) -> DriverError {
+    match err.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => DriverError::not_found(key),
+        _ => io_error(action, path, err),
+    }
+}
+
+impl StorageDriver for DiskDriver {
+    fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
+        let path = resolve(&self.root, key, Access::Read)?;
+        let meta = fs::symlink_metadata(&path).map_err(|e| not_found_or(key, "stat", &path, e))?;
+        if !meta.is_file() {
+            return Err(DriverError::not_found(key));
+        }
+        Ok(ObjectMeta { size: meta.len() })
+    }
+
+    /// Fills `buf` from one open file, so one call returns bytes of one version of the
+    /// object even while a writer replaces it.
+    fn read(&self, key: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize> {
+        let (file, size) = self.open_object(key)?;
+        if offset >= size {
+            return Ok(0);
+        }
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error("read", &key_path(&self.root, key)?, e)),
+            }
+        }
+        Ok(filled)
+    }
+
+    fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        self.check_writable("begin_write")?;
+        Ok(Box::new(DiskWriter::begin(&self.root, key)?))
+    }
+
+    fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
+        self.check_writable("put")?;
+        let mut writer = Box::new(DiskWriter::begin(&self.root, key)?);
+        writer.write(data)?;
+        writer.commit()
+    }
+
+    fn delete(&self, key: &Key) -> DriverResult<()> {
+        self.check_writable("delete")?;
+        let path = resolve(&self.root, key, Access::Read)?;
+        let meta = fs::symlink_metadata(&path).map_err(|e| not_found_or(key, "stat", &path, e))?;
+        if !meta.is_file() {
+            return Err(DriverError::not_found(key));
+        }
+        fs::remove_file(&path).map_err(|e| not_found_or(key, "delete", &path, e))?;
+        // Prune directories the delete left empty, up to (not including) the root;
+        // stop at the first one that still holds something. A writer that races us
+        // retries creating its directory (see `DiskWriter::begin`).
+        for dir in path.ancestors().skip(1) {
+            if dir == self.root || !dir.starts_with(&self.root) || fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> DriverResult<ListPage> {
+        list::list(&self.root, prefix, cursor, limit)
+    }
+
+    /// A `file://` URL of the object's path; the key need not exist.
+    fn public_url(&self, key: &Key) -> DriverResult<String> {
+        Ok(fileurl::from_path(&key_path(&self.root, key)?))
+    }
+
+    fn health(&self) -> DriverResult<()> {
+        match fs::symlink_metadata(&self.root) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(DriverError::unavailable(format!(
+                "{}: is no longer a directory",
+                self.root.display()
+            ))),
+            Err(e) => Err(DriverError::unavailable(format!(
+                "{}: {e}",
+                self.root.display()
+            ))),
+        }
+    }
+}
