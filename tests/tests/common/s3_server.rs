@@ -1,0 +1,102 @@
+//! An S3 server for tests: s3s over a temporary directory (s3s-fs), served by hyper on
+//! its own tokio runtime at 127.0.0.1 on a free port, with one bucket and one key pair.
+//!
+//! Each server owns its runtime, so `stop` closes the listener and every open
+//! connection at once, as an outage would.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tempfile::TempDir;
+use tokio::runtime::Runtime;
+
+/// The bucket every test server holds.
+pub const BUCKET: &str = "mirra-test";
+/// The access key the server accepts.
+pub const ACCESS_KEY: &str = "AKIAMIRRATEST";
+/// The secret key the server accepts.
+pub const SECRET_KEY: &str = "mirra-test-secret-key-0123456789";
+
+/// A running s3s-fs server.
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    root: TempDir,
+    runtime: Option<Runtime>,
+}
+
+impl S3Server {
+    /// Starts a server over a fresh directory holding the empty bucket [`BUCKET`].
+    pub fn start() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(root.path().join(BUCKET)).expect("bucket dir");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs root");
+        let mut builder = S3ServiceBuilder::new(fs);
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            endpoint,
+            root,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// A driver config for this server, path style, plus `extra` TOML lines.
+    pub fn config(&self, extra: &str) -> String {
+        format!(
+            "endpoint = \"{}\"\nregion = \"us-east-1\"\nbucket = \"{BUCKET}\"\n\
+             path_style = true\naccess_key_id = \"{ACCESS_KEY}\"\n\
+             secret_access_key = \"{SECRET_KEY}\"\n{extra}",
+            self.endpoint
+        )
+    }
+
+    /// Where s3s-fs keeps the object `s3_key` of the bucket on disk.
+    pub fn object_file(&self, s3_key: &str) -> PathBuf {
+        self.root.path().join(BUCKET).join(s3_key)
+    }
+
+    /// The server's data directory (bucket directories and upload state).
+    pub fn root(&self) -> &std::path::Path {
+        self.root.path()
+    }
+
+    /// Stops serving: the listener and all connections close.
+    pub fn stop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
