@@ -1,0 +1,54 @@
+//! The canonical byte encoding a manifest signature covers.
+//!
+//! Line-oriented ASCII so a human can read it in a hex dump, with every variable-length
+//! string length-prefixed so no key or content type can forge a line break: two different
+//! manifests never encode to the same bytes. docs/formats.md specifies it normatively.
+
+use std::fmt::Write as _;
+
+use secp256k1::PublicKey;
+
+use super::{ManifestBody, FORMAT_TAG};
+
+/// Encodes `body` and `signer` (every manifest field but the signature).
+///
+/// ```text
+/// format:mirra-manifest-1
+/// key:<byte length>:<key>
+/// version:<decimal>
+/// size:<decimal>
+/// sha256:<64 lowercase hex>
+/// chunk_size:<decimal>
+/// chunks:<decimal count>
+/// chunk:<64 lowercase hex>          (one line per chunk, in order)
+/// content_type:<byte length>:<content type>
+/// created:<decimal unix seconds>
+/// deleted:<true|false>
+/// signer:<66 lowercase hex, compressed>
+/// ```
+/// Each line ends with a single `\n`, including the last; decimals have no sign and no
+/// leading zeros.
+pub(super) fn encode(body: &ManifestBody, signer: &PublicKey) -> Vec<u8> {
+    let mut out = String::with_capacity(320 + body.key.len() + 72 * body.chunks.len());
+    // Writing to a String cannot fail, so the fmt::Results below are always Ok.
+    let _ = writeln!(out, "format:{FORMAT_TAG}");
+    let _ = writeln!(out, "key:{}:{}", body.key.len(), body.key);
+    let _ = writeln!(out, "version:{}", body.version);
+    let _ = writeln!(out, "size:{}", body.size);
+    let _ = writeln!(out, "sha256:{}", hex::encode(body.sha256));
+    let _ = writeln!(out, "chunk_size:{}", body.chunk_size);
+    let _ = writeln!(out, "chunks:{}", body.chunks.len());
+    for chunk in &body.chunks {
+        let _ = writeln!(out, "chunk:{}", hex::encode(chunk));
+    }
+    let _ = writeln!(
+        out,
+        "content_type:{}:{}",
+        body.content_type.len(),
+        body.content_type
+    );
+    let _ = writeln!(out, "created:{}", body.created);
+    let _ = writeln!(out, "deleted:{}", body.deleted);
+    let _ = writeln!(out, "signer:{}", hex::encode(signer.serialize()));
+    out.into_bytes()
+}

@@ -1,0 +1,350 @@
+//! Signed manifests: which bytes a key holds, at which version, vouched for by the owner.
+//!
+//! A manifest is stored as JSON at `.mirra/manifests/<key>.json` on every provider. Its
+//! signature is deterministic ECDSA over secp256k1 (RFC 6979, low-S, compact `r‖s`,
+//! base64) over the SHA-256 of a canonical byte encoding of every other field, signer
+//! included. `docs/formats.md` specifies both forms with a worked example that the tests
+//! below recompute, so another implementation can interoperate.
+//!
+//! Times are unix seconds (UTC): an integer has one canonical spelling, RFC 3339 has many.
+
+mod canonical;
+mod chunks;
+mod json;
+
+use secp256k1::PublicKey;
+
+use crate::identity::{verify_digest, Identity, SignatureError};
+
+pub use chunks::{sha256, ChunkHasher, EMPTY_SHA256};
+
+/// The format tag every manifest of this version carries.
+pub const FORMAT_TAG: &str = "mirra-manifest-1";
+/// Largest manifest JSON accepted, so a hostile provider cannot exhaust memory.
+pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
+/// Reserved prefix under which manifests are stored on each provider.
+pub const MANIFEST_PREFIX: &str = ".mirra/manifests/";
+/// Suffix of a manifest's storage key.
+pub const MANIFEST_SUFFIX: &str = ".json";
+/// Longest content type accepted (it is echoed in HTTP headers by the gateway).
+pub const MAX_CONTENT_TYPE_LEN: usize = 255;
+
+/// Where the manifest of `key` is stored: `.mirra/manifests/<key>.json`.
+pub fn manifest_key(key: &str) -> String {
+    format!("{MANIFEST_PREFIX}{key}{MANIFEST_SUFFIX}")
+}
+
+/// The object key a manifest storage key belongs to, if it is one (inverse of
+/// [`manifest_key`]), for listings.
+pub fn key_of_manifest_key(storage_key: &str) -> Option<&str> {
+    storage_key
+        .strip_prefix(MANIFEST_PREFIX)?
+        .strip_suffix(MANIFEST_SUFFIX)
+        .filter(|key| !key.is_empty())
+}
+
+/// Why a manifest was refused. Every variant names the object key it was read for.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The manifest is larger than [`MAX_MANIFEST_BYTES`].
+    #[error("manifest for {key:?} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// The object key.
+        key: String,
+        /// Size found.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not JSON, or JSON of the wrong shape (missing or unknown field, wrong type).
+    #[error("manifest for {key:?} is not valid manifest JSON: {source}")]
+    Json {
+        /// The object key.
+        key: String,
+        /// The parser's error, with line and column.
+        source: serde_json::Error,
+    },
+    /// A format tag this version does not know.
+    #[error(
+        "manifest for {key:?} has unknown format {format:?} (this mirra reads {FORMAT_TAG:?})"
+    )]
+    UnknownFormat {
+        /// The object key.
+        key: String,
+        /// The tag found.
+        format: String,
+    },
+    /// The manifest describes another key (e.g. copied to the wrong place).
+    #[error("manifest stored for key {expected:?} describes key {found:?}")]
+    KeyMismatch {
+        /// The key it was read for.
+        expected: String,
+        /// The key inside it.
+        found: String,
+    },
+    /// Fields that contradict each other or are out of range.
+    #[error("manifest for {key:?} is inconsistent: {reason}")]
+    Invalid {
+        /// The object key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Signed by someone other than the expected owner.
+    #[error("manifest for {key:?} is signed by {found}, not the expected key {expected}")]
+    WrongSigner {
+        /// The object key.
+        key: String,
+        /// The expected public key, compressed hex.
+        expected: String,
+        /// The manifest's signer, compressed hex.
+        found: String,
+    },
+    /// A high-S signature: never produced by mirra, so a sign of tampering.
+    #[error("manifest for {key:?} has a non-canonical (high-S) signature")]
+    HighS {
+        /// The object key.
+        key: String,
+    },
+    /// The signature does not verify over the manifest's fields.
+    #[error("manifest for {key:?} has a bad signature: {source}")]
+    BadSignature {
+        /// The object key.
+        key: String,
+        /// How it failed.
+        source: SignatureError,
+    },
+}
+
+/// Every field of a manifest except the signer and signature: what the owner vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestBody {
+    /// The object key.
+    pub key: String,
+    /// Version, one more than the newest known when written; newest wins.
+    pub version: u64,
+    /// Object size in bytes (0 for a tombstone).
+    pub size: u64,
+    /// SHA-256 of the whole object.
+    pub sha256: [u8; 32],
+    /// Chunk size in bytes (> 0); every chunk but the last has exactly this size.
+    pub chunk_size: u64,
+    /// SHA-256 of each chunk, in order; `ceil(size / chunk_size)` of them.
+    pub chunks: Vec<[u8; 32]>,
+    /// MIME type served for the object (may be empty).
+    pub content_type: String,
+    /// When this version was written, unix seconds UTC.
+    pub created: u64,
+    /// A tombstone: the key was deleted at this version (size 0, no chunks).
+    pub deleted: bool,
+}
+
+impl ManifestBody {
+    /// A tombstone for `key` at `version`: the signed record that it was deleted.
+    pub fn tombstone(
+        key: impl Into<String>,
+        version: u64,
+        chunk_size: u64,
+        created: u64,
+    ) -> ManifestBody {
+        ManifestBody {
+            key: key.into(),
+            version,
+            size: 0,
+            sha256: EMPTY_SHA256,
+            chunk_size,
+            chunks: Vec::new(),
+            content_type: String::new(),
+            created,
+            deleted: true,
+        }
+    }
+
+    /// The canonical encoding of this body as signed by `signer` (see docs/formats.md).
+    ///
+    /// The signer is part of the signed bytes so a signature cannot be re-attributed.
+    pub fn canonical_bytes(&self, signer: &PublicKey) -> Vec<u8> {
+        canonical::encode(self, signer)
+    }
+
+    /// SHA-256 of [`ManifestBody::canonical_bytes`]: the digest that is signed.
+    pub fn signing_digest(&self, signer: &PublicKey) -> [u8; 32] {
+        sha256(&self.canonical_bytes(signer))
+    }
+
+    /// Signs the body with `identity`.
+    pub fn sign(self, identity: &Identity) -> Manifest {
+        let signer = identity.public_key();
+        let signature = identity.sign_digest(&self.signing_digest(&signer));
+        Manifest {
+            body: self,
+            signer,
+            signature,
+        }
+    }
+
+    /// Checks that the fields agree with each other (chunk count, tombstone shape, ...).
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let invalid = |reason: String| ManifestError::Invalid {
+            key: self.key.clone(),
+            reason,
+        };
+        if self.key.is_empty() {
+            return Err(invalid("empty key".into()));
+        }
+        if self.chunk_size == 0 {
+            return Err(invalid("chunk_size is 0".into()));
+        }
+        if self.deleted && self.size != 0 {
+            return Err(invalid(format!("tombstone with size {}", self.size)));
+        }
+        let expected_chunks = self.size.div_ceil(self.chunk_size);
+        if self.chunks.len() as u64 != expected_chunks {
+            return Err(invalid(format!(
+                "{} chunk hashes for size {} and chunk_size {} (expected {expected_chunks})",
+                self.chunks.len(),
+                self.size,
+                self.chunk_size
+            )));
+        }
+        if self.size == 0 && self.sha256 != EMPTY_SHA256 {
+            return Err(invalid(
+                "empty object whose sha256 is not that of no bytes".into(),
+            ));
+        }
+        if self.content_type.len() > MAX_CONTENT_TYPE_LEN {
+            return Err(invalid(format!(
+                "content_type longer than {MAX_CONTENT_TYPE_LEN} bytes"
+            )));
+        }
+        if self.content_type.chars().any(char::is_control) {
+            return Err(invalid("content_type contains control characters".into()));
+        }
+        Ok(())
+    }
+
+    /// The number of chunks.
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// `(offset, length)` of chunk `index` within the object, or `None` past the end.
+    pub fn chunk_range(&self, index: usize) -> Option<(u64, u64)> {
+        if index >= self.chunks.len() {
+            return None;
+        }
+        let offset = index as u64 * self.chunk_size;
+        Some((offset, self.chunk_size.min(self.size - offset)))
+    }
+
+    /// The index of the chunk holding byte `offset`, or `None` at or past the end.
+    pub fn chunk_index_at(&self, offset: u64) -> Option<usize> {
+        (offset < self.size).then(|| (offset / self.chunk_size) as usize)
+    }
+
+    /// Whether `bytes` are exactly chunk `index` of the object.
+    pub fn verify_chunk(&self, index: usize, bytes: &[u8]) -> bool {
+        match (self.chunk_range(index), self.chunks.get(index)) {
+            (Some((_, len)), Some(expected)) => {
+                bytes.len() as u64 == len && sha256(bytes) == *expected
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A signed manifest: the body, who signed it and the signature.
+///
+/// Holding one does not mean it verified: call [`Manifest::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The signed fields.
+    pub body: ManifestBody,
+    /// The signer's public key.
+    pub signer: PublicKey,
+    /// Compact ECDSA signature `r‖s` over [`ManifestBody::signing_digest`].
+    pub signature: [u8; 64],
+}
+
+impl Manifest {
+    /// The JSON stored on providers (pretty-printed, fields in the documented order).
+    pub fn to_json(&self) -> Vec<u8> {
+        json::encode(self)
+    }
+
+    /// Parses manifest JSON read for `expected_key`, checking its shape and consistency
+    /// (not its signature: see [`Manifest::verify`]).
+    pub fn from_json(bytes: &[u8], expected_key: &str) -> Result<Manifest, ManifestError> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge {
+                key: expected_key.to_string(),
+                size: bytes.len(),
+                limit: MAX_MANIFEST_BYTES,
+            });
+        }
+        json::decode(bytes, expected_key)
+    }
+
+    /// [`Manifest::from_json`] then [`Manifest::verify`] against `expected_signer`.
+    pub fn from_json_verified(
+        bytes: &[u8],
+        expected_key: &str,
+        expected_signer: &PublicKey,
+    ) -> Result<Manifest, ManifestError> {
+        let manifest = Manifest::from_json(bytes, expected_key)?;
+        manifest.verify(Some(expected_signer))?;
+        Ok(manifest)
+    }
+
+    /// Checks the signature, and that the signer is `expected_signer` when given.
+    ///
+    /// Wrong signer, high-S and a signature that does not match are distinct errors.
+    pub fn verify(&self, expected_signer: Option<&PublicKey>) -> Result<(), ManifestError> {
+        let key = || self.body.key.clone();
+        if let Some(expected) = expected_signer {
+            if *expected != self.signer {
+                return Err(ManifestError::WrongSigner {
+                    key: key(),
+                    expected: hex::encode(expected.serialize()),
+                    found: self.signer_hex(),
+                });
+            }
+        }
+        self.body.validate()?;
+        verify_digest(&self.signer, &self.signing_digest(), &self.signature).map_err(|source| {
+            match source {
+                SignatureError::HighS => ManifestError::HighS { key: key() },
+                source => ManifestError::BadSignature { key: key(), source },
+            }
+        })
+    }
+
+    /// The canonical bytes the signature covers.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        self.body.canonical_bytes(&self.signer)
+    }
+
+    /// SHA-256 of the canonical bytes.
+    pub fn signing_digest(&self) -> [u8; 32] {
+        self.body.signing_digest(&self.signer)
+    }
+
+    /// The signer as compressed hex.
+    pub fn signer_hex(&self) -> String {
+        hex::encode(self.signer.serialize())
+    }
+
+    /// See [`ManifestBody::chunk_range`].
+    pub fn chunk_range(&self, index: usize) -> Option<(u64, u64)> {
+        self.body.chunk_range(index)
+    }
+
+    /// See [`ManifestBody::verify_chunk`].
+    pub fn verify_chunk(&self, index: usize, bytes: &[u8]) -> bool {
+        self.body.verify_chunk(index, bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests;
