@@ -169,7 +169,14 @@ impl Identity {
             source,
         };
         let file = fs::File::open(path).map_err(io_err)?;
-        let mode = file.metadata().map_err(io_err)?.permissions().mode() & 0o7777;
+        let metadata = file.metadata().map_err(io_err)?;
+        if !metadata.is_file() {
+            return Err(IdentityError::Malformed {
+                path: path.to_path_buf(),
+                reason: "not a regular file".into(),
+            });
+        }
+        let mode = metadata.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
             return Err(IdentityError::InsecurePermissions {
                 path: path.to_path_buf(),
@@ -404,6 +411,8 @@ mod tests {
             assert!(message.contains(reason), "{message}");
             assert!(!message.contains(contents.trim()), "{message}");
         }
+        let message = Identity::load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("not a regular file"), "{message}");
         let missing = Identity::load(&dir.path().join("nope")).unwrap_err();
         assert!(matches!(missing, IdentityError::Io { .. }));
     }

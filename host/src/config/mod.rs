@@ -29,7 +29,7 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
 /// Smallest chunk size accepted: 1 KiB (smaller chunks bloat manifests for no gain).
 pub const MIN_CHUNK_SIZE: u64 = 1 << 10;
 /// Largest chunk size accepted: 1 GiB (a chunk is held in memory to be verified).
-pub const MAX_CHUNK_SIZE: u64 = 1 << 30;
+pub const MAX_CHUNK_SIZE: u64 = crate::manifest::MAX_CHUNK_SIZE;
 /// Default per-operation timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default delay before a hedged read asks a second provider.

@@ -26,6 +26,8 @@ pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
 pub const MANIFEST_PREFIX: &str = ".mirra/manifests/";
 /// Suffix of a manifest's storage key.
 pub const MANIFEST_SUFFIX: &str = ".json";
+/// Largest chunk size accepted: a reader holds one chunk in memory to verify it.
+pub const MAX_CHUNK_SIZE: u64 = 1 << 30;
 /// Longest content type accepted (it is echoed in HTTP headers by the gateway).
 pub const MAX_CONTENT_TYPE_LEN: usize = 255;
 
@@ -195,6 +197,12 @@ impl ManifestBody {
         }
         if self.chunk_size == 0 {
             return Err(invalid("chunk_size is 0".into()));
+        }
+        if self.chunk_size > MAX_CHUNK_SIZE {
+            return Err(invalid(format!(
+                "chunk_size {} is over the 1 GiB limit",
+                self.chunk_size
+            )));
         }
         if self.deleted && self.size != 0 {
             return Err(invalid(format!("tombstone with size {}", self.size)));

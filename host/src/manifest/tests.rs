@@ -217,6 +217,8 @@ fn malformed_json_is_refused_with_context() {
     );
     let err = parse(&with_field(&manifest, "chunk_size", 0.into()));
     assert!(err.to_string().contains("chunk_size is 0"), "{err}");
+    let err = parse(&with_field(&manifest, "chunk_size", (2u64 << 30).into()));
+    assert!(err.to_string().contains("over the 1 GiB limit"), "{err}");
     let err = parse(&with_field(&manifest, "deleted", true.into()));
     assert!(err.to_string().contains("tombstone with size 10"), "{err}");
     let err = parse(&with_field(&manifest, "sha256", "abc".into()));
