@@ -1,0 +1,115 @@
+//! The `mirra` command line: one file per subcommand, each a clap struct whose `run`
+//! does the work through the library and returns `anyhow::Result`.
+
+mod context;
+mod get;
+mod init;
+mod keys;
+mod ls;
+mod output;
+mod providers;
+mod put;
+mod rm;
+mod stat;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use context::Globals;
+
+/// Mirror every object to every storage provider you list; read from whichever
+/// answers, verified against your signature.
+#[derive(Debug, Parser)]
+#[command(name = "mirra", version, propagate_version = true)]
+pub struct Cli {
+    /// Config file [default: $XDG_CONFIG_HOME/mirra/config.toml].
+    #[arg(long, global = true, env = "MIRRA_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a signing key and a config with three local disk providers.
+    Init(init::InitCmd),
+    /// Show the owner's public key.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
+    /// Mirror a file (or stdin) to every provider.
+    Put(put::PutCmd),
+    /// Read an object from whichever provider answers, verified.
+    Get(get::GetCmd),
+    /// Delete an object everywhere, leaving a signed tombstone.
+    Rm(rm::RmCmd),
+    /// List keys across providers.
+    Ls(ls::LsCmd),
+    /// Show what each provider holds for a key.
+    Stat(stat::StatCmd),
+    /// Show each provider's driver, capabilities and health.
+    Providers(providers::ProvidersCmd),
+}
+
+/// Exit status: the command did what was asked.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: the operation failed (no valid copy, quorum not met, ...).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: bad usage, config or key; nothing was attempted.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Parses the command line, runs the command, and maps the outcome to an exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let globals = Globals::new(cli.config, cli.verbose, cli.quiet);
+    globals.init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mirra: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Init(cmd) => cmd.run(&globals),
+            Command::Keys(cmd) => cmd.run(&globals),
+            Command::Put(cmd) => cmd.run(&globals).await,
+            Command::Get(cmd) => cmd.run(&globals).await,
+            Command::Rm(cmd) => cmd.run(&globals).await,
+            Command::Ls(cmd) => cmd.run(&globals).await,
+            Command::Stat(cmd) => cmd.run(&globals).await,
+            Command::Providers(cmd) => cmd.run(&globals).await,
+        }
+    });
+    // Abandon driver calls stuck past their deadline instead of waiting for them.
+    runtime.shutdown_background();
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("mirra: {err:#}");
+            ExitCode::from(exit_code_for(&err))
+        }
+    }
+}
+
+fn exit_code_for(err: &anyhow::Error) -> u8 {
+    let usage = err.chain().any(|cause| {
+        cause.is::<crate::config::ConfigError>()
+            || cause.is::<crate::user_key::UserKeyError>()
+            || cause.is::<crate::identity::IdentityError>()
+            || cause.is::<crate::loader::LoaderError>()
+    });
+    if usage {
+        EXIT_USAGE
+    } else {
+        EXIT_FAILED
+    }
+}

@@ -1,0 +1,102 @@
+//! `mirra put FILE [KEY]`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use super::context::Globals;
+use super::output::{print_json, print_write_report};
+use crate::store::immutable_key;
+use crate::user_key::parse_user_key;
+
+/// Mirror a file (or stdin) to every provider.
+#[derive(Debug, Args)]
+pub struct PutCmd {
+    /// The file to store; `-` reads stdin.
+    file: PathBuf,
+    /// The key to store it under [default: the file's name].
+    key: Option<String>,
+    /// Store it content-addressed: the key is its SHA-256, printed on success.
+    #[arg(long, conflicts_with = "key")]
+    immutable: bool,
+    /// Content type recorded in the manifest [default: guessed from the name].
+    #[arg(long)]
+    content_type: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl PutCmd {
+    /// Streams the input to every provider and reports each one's outcome.
+    pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
+        let stdin = self.file.as_os_str() == "-";
+        let key = match (&self.key, self.immutable) {
+            (_, true) => None,
+            (Some(key), false) => Some(parse_user_key(key)?),
+            (None, false) if stdin => anyhow::bail!("reading stdin needs a KEY: mirra put - KEY"),
+            (None, false) => {
+                let name = self.file.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8; give a KEY")?;
+                Some(parse_user_key(name)?)
+            }
+        };
+        let content_type = self.content_type.clone().unwrap_or_else(|| {
+            let name = key.as_ref().map(|k| k.to_string()).unwrap_or_else(|| self.file.display().to_string());
+            mime_guess::from_path(name).first_or_octet_stream().to_string()
+        });
+        let store = globals.open_store(None)?;
+        let report = match key {
+            Some(key) => {
+                let input = open_input(&self.file).await?;
+                store.put(&key, input, &content_type).await?
+            }
+            None => {
+                // The address is the content's hash, needed before the first byte is sent:
+                // hash a file in a first pass, or spool stdin to a temporary file.
+                let (path, _spool) = if stdin { spool_stdin().await? } else { (self.file.clone(), None) };
+                let hex = hash_file(&path).await?;
+                let input = open_input(&path).await?;
+                store.put(&immutable_key(&hex)?, input, &content_type).await?
+            }
+        };
+        if self.json {
+            print_json(&report)?;
+        } else if !globals.quiet() {
+            print_write_report("put", &report);
+        }
+        Ok(super::EXIT_OK)
+    }
+}
+
+async fn open_input(path: &Path) -> anyhow::Result<Box<dyn AsyncRead + Unpin + Send>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(tokio::io::stdin()));
+    }
+    let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
+    Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 20, file)))
+}
+
+async fn hash_file(path: &Path) -> anyhow::Result<String> {
+    let mut file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+async fn spool_stdin() -> anyhow::Result<(PathBuf, Option<tempfile::TempPath>)> {
+    let spool = tempfile::NamedTempFile::new().context("creating a spool file for stdin")?;
+    let (file, path) = spool.into_parts();
+    let mut out = tokio::fs::File::from_std(file);
+    tokio::io::copy(&mut tokio::io::stdin(), &mut out).await.context("reading stdin")?;
+    out.flush().await?;
+    Ok((path.to_path_buf(), Some(path)))
+}

@@ -1,0 +1,48 @@
+//! `mirra stat KEY`.
+
+use clap::Args;
+
+use super::context::Globals;
+use super::output::print_json;
+use crate::store::ProviderState;
+use crate::user_key::parse_user_key;
+
+/// Show what each provider holds for a key.
+#[derive(Debug, Args)]
+pub struct StatCmd {
+    /// The key.
+    key: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+impl StatCmd {
+    /// One line per provider: version, size, state.
+    pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
+        let key = parse_user_key(&self.key)?;
+        let store = globals.open_store(None)?;
+        let rows = store.stat(&key).await?;
+        if self.json {
+            print_json(&rows)?;
+        } else {
+            let width = rows.iter().map(|r| r.provider.len()).max().unwrap_or(0);
+            for row in &rows {
+                let version = row.version.map(|v| format!("v{v}")).unwrap_or_else(|| "-".into());
+                let size = row.size.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+                let state = match &row.state {
+                    ProviderState::Ok => "ok".to_owned(),
+                    ProviderState::Missing => "missing".to_owned(),
+                    ProviderState::Stale => "stale".to_owned(),
+                    ProviderState::Deleted => "deleted".to_owned(),
+                    ProviderState::BadBytes(why) => format!("bad bytes: {why}"),
+                    ProviderState::BadManifest(why) => format!("bad manifest: {why}"),
+                    ProviderState::Unreachable(why) => format!("unreachable: {why}"),
+                };
+                println!("{:width$}  {version:>5}  {size:>12}  {state}", row.provider);
+            }
+        }
+        let all_ok = rows.iter().all(|r| r.state == ProviderState::Ok);
+        Ok(if all_ok { super::EXIT_OK } else { super::EXIT_FAILED })
+    }
+}

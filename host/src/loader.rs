@@ -1,0 +1,213 @@
+//! Finding and loading driver libraries.
+//!
+//! A bare driver name such as `disk` becomes `libmirra_driver_disk.so`, searched for in
+//! the config's `driver_dirs`, then `$MIRRA_DRIVER_PATH`, then the directory of the
+//! running executable, then `mirra/drivers` under the XDG data directory. A name with a
+//! `/` is a path. Each library is loaded once per process and never unloaded.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use mirra_driver_api::{DriverError, DriverLibrary, HostContext, LoadError, LoadedDriver};
+
+/// Why a driver could not be loaded or opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoaderError {
+    /// No file for a bare driver name in any search directory.
+    #[error("driver {name:?}: no {file} in {}", display_dirs(.searched))]
+    NotFound {
+        /// The name from the config.
+        name: String,
+        /// The file name looked for.
+        file: String,
+        /// Every directory searched, in order.
+        searched: Vec<PathBuf>,
+    },
+    /// A driver path that does not exist.
+    #[error("driver {path}: no such file")]
+    MissingFile {
+        /// The path from the config.
+        path: PathBuf,
+    },
+    /// Anyone but the owner could replace the code this process would run.
+    #[error("driver {path}: refusing to load a file that is group- or world-writable (mode {mode:o}); run chmod go-w on it")]
+    InsecurePermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The file is not a loadable, compatible mirra driver.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The driver loaded but refused to open the provider.
+    #[error("driver {driver} ({path}): open failed: {source}")]
+    Open {
+        /// The library.
+        path: PathBuf,
+        /// The driver's name.
+        driver: String,
+        /// What the driver said.
+        source: DriverError,
+    },
+}
+
+fn display_dirs(dirs: &[PathBuf]) -> String {
+    if dirs.is_empty() {
+        return "any directory (none to search)".into();
+    }
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Where bare driver names are looked up, in order.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPath {
+    dirs: Vec<PathBuf>,
+}
+
+impl SearchPath {
+    /// The standard order, with `config_dirs` first.
+    pub fn standard(config_dirs: &[PathBuf]) -> Self {
+        let mut dirs: Vec<PathBuf> = config_dirs.to_vec();
+        if let Some(env) = std::env::var_os("MIRRA_DRIVER_PATH") {
+            dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+        }
+        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+            dirs.push(exe_dir);
+        }
+        dirs.push(crate::config::default_data_dir().join("drivers"));
+        Self { dirs }
+    }
+
+    /// Exactly these directories.
+    pub fn from_dirs(dirs: Vec<PathBuf>) -> Self {
+        Self { dirs }
+    }
+
+    /// The directories, in search order.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// The library file for `driver`: a path as given, or a bare name searched for.
+    ///
+    /// # Errors
+    /// `NotFound` listing every directory searched, or `MissingFile` for a path.
+    pub fn resolve(&self, driver: &str) -> Result<PathBuf, LoaderError> {
+        if driver.contains('/') {
+            let path = PathBuf::from(driver);
+            return if path.exists() {
+                Ok(path)
+            } else {
+                Err(LoaderError::MissingFile { path })
+            };
+        }
+        let file = library_file_name(driver);
+        self.dirs
+            .iter()
+            .map(|d| d.join(&file))
+            .find(|p| p.is_file())
+            .ok_or_else(|| LoaderError::NotFound {
+                name: driver.to_owned(),
+                file,
+                searched: self.dirs.clone(),
+            })
+    }
+}
+
+/// `disk` → `libmirra_driver_disk.so`.
+pub fn library_file_name(driver: &str) -> String {
+    format!("libmirra_driver_{driver}.so")
+}
+
+/// Loads each library once and hands out the same [`DriverLibrary`] afterwards.
+#[derive(Default, Clone)]
+pub struct Loader {
+    loaded: Arc<Mutex<HashMap<PathBuf, DriverLibrary>>>,
+}
+
+impl Loader {
+    /// Loads the library at `path` (or returns the one already loaded from it).
+    ///
+    /// # Errors
+    /// `InsecurePermissions` for a group- or world-writable file, else the
+    /// [`LoadError`] that names what is wrong with the file.
+    pub fn load(&self, path: &Path) -> Result<DriverLibrary, LoaderError> {
+        let canonical = path
+            .canonicalize()
+            .map_err(|_| LoaderError::MissingFile { path: path.to_path_buf() })?;
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(library) = loaded.get(&canonical) {
+            return Ok(library.clone());
+        }
+        check_permissions(&canonical)?;
+        let library = DriverLibrary::load(&canonical)?;
+        tracing::debug!(path = %canonical.display(), driver = %library.info().name, "loaded driver");
+        loaded.insert(canonical, library.clone());
+        Ok(library)
+    }
+
+    /// Resolves `driver` on `search`, loads it and opens a provider with `config_toml`.
+    ///
+    /// # Errors
+    /// Any [`LoaderError`]; a failing `open` names the file and the driver.
+    pub fn open(&self, search: &SearchPath, driver: &str, config_toml: &str) -> Result<(DriverLibrary, LoadedDriver), LoaderError> {
+        let library = self.load(&search.resolve(driver)?)?;
+        let opened = library
+            .open(HostContext::default(), config_toml)
+            .map_err(|source| LoaderError::Open {
+                path: library.path().to_path_buf(),
+                driver: library.info().name.clone(),
+                source,
+            })?;
+        Ok((library, opened))
+    }
+}
+
+fn check_permissions(path: &Path) -> Result<(), LoaderError> {
+    let mode = std::fs::metadata(path)
+        .map_err(|_| LoaderError::MissingFile { path: path.to_path_buf() })?
+        .permissions()
+        .mode();
+    if mode & 0o022 != 0 {
+        return Err(LoaderError::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_names_are_searched_in_order_and_misses_list_every_dir() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(b.path().join("libmirra_driver_x.so"), b"").unwrap();
+        std::fs::write(a.path().join("libmirra_driver_y.so"), b"").unwrap();
+        std::fs::write(b.path().join("libmirra_driver_y.so"), b"").unwrap();
+        let search = SearchPath::from_dirs(vec![a.path().into(), b.path().into()]);
+        assert_eq!(search.resolve("x").unwrap(), b.path().join("libmirra_driver_x.so"));
+        assert_eq!(search.resolve("y").unwrap(), a.path().join("libmirra_driver_y.so"));
+        let err = search.resolve("nope").unwrap_err().to_string();
+        assert!(err.contains("libmirra_driver_nope.so"), "{err}");
+        assert!(err.contains(&a.path().display().to_string()), "{err}");
+        assert!(err.contains(&b.path().display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn writable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("libmirra_driver_w.so");
+        std::fs::write(&path, b"not even a library").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = Loader::default().load(&path).unwrap_err();
+        assert!(matches!(err, LoaderError::InsecurePermissions { mode: 0o666, .. }), "{err}");
+    }
+}

@@ -1,0 +1,224 @@
+//! One provider as the store sees it: a loaded driver behind an async handle that runs
+//! each blocking call on tokio's blocking pool, at most `concurrency` at a time, and
+//! gives up on it after a deadline.
+//!
+//! A call that overruns its deadline keeps its thread and its permit until the driver
+//! returns: a hung driver slowly runs out of permits instead of piling up threads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mirra_driver_api::{Capabilities, DriverError, DriverInfo, DriverResult, ErrorKind, Key, ListPage, ObjectWriter, StorageDriver};
+use tokio::sync::Semaphore;
+
+/// How a provider is used, from its `[[provider]]` entry.
+#[derive(Debug, Clone)]
+pub struct ReplicaSettings {
+    /// The provider's name.
+    pub name: String,
+    /// Lower is tried first.
+    pub priority: u16,
+    /// Relative share among equal priorities.
+    pub weight: u16,
+    /// A put fails unless this provider committed.
+    pub required: bool,
+    /// Longest time one driver call may take.
+    pub timeout: Duration,
+    /// Driver calls in flight at once.
+    pub concurrency: usize,
+}
+
+/// A provider: its settings, its driver's description, and the driver itself.
+#[derive(Clone)]
+pub struct Replica {
+    settings: Arc<ReplicaSettings>,
+    info: Arc<DriverInfo>,
+    driver: Arc<dyn StorageDriver>,
+    permits: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica").field("name", &self.settings.name).field("driver", &self.info.name).finish()
+    }
+}
+
+impl Replica {
+    /// Wraps an opened driver.
+    pub fn new(settings: ReplicaSettings, info: DriverInfo, driver: Arc<dyn StorageDriver>) -> Self {
+        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        Self {
+            settings: Arc::new(settings),
+            info: Arc::new(info),
+            driver,
+            permits,
+        }
+    }
+
+    /// The provider's name.
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// The provider's settings.
+    pub fn settings(&self) -> &ReplicaSettings {
+        &self.settings
+    }
+
+    /// What the driver said about itself.
+    pub fn info(&self) -> &DriverInfo {
+        &self.info
+    }
+
+    /// Whether the driver has every capability in `caps`.
+    pub fn can(&self, caps: Capabilities) -> bool {
+        self.info.capabilities.contains(caps)
+    }
+
+    /// Runs `f` against the driver on the blocking pool, within the deadline.
+    ///
+    /// # Errors
+    /// The driver's error, or `Unavailable` when the deadline passed first.
+    pub async fn call<T, F>(&self, op: &'static str, f: F) -> DriverResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn StorageDriver) -> DriverResult<T> + Send + 'static,
+    {
+        let timeout = self.settings.timeout;
+        let work = async {
+            let permit = self.permits.clone().acquire_owned().await.map_err(|_| DriverError::other("replica closed"))?;
+            let driver = self.driver.clone();
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                f(&*driver)
+            })
+            .await
+            .map_err(|e| DriverError::new(ErrorKind::Panicked, format!("{op} task failed: {e}")))?
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(DriverError::unavailable(format!("{op} timed out after {timeout:?}"))),
+        }
+    }
+
+    /// Size of `key`.
+    pub async fn stat(&self, key: &Key) -> DriverResult<u64> {
+        let key = key.clone();
+        self.call("stat", move |d| d.stat(&key).map(|m| m.size)).await
+    }
+
+    /// Reads `len` bytes at `offset` into `buf` (resized to what was read), looping over
+    /// short reads; fewer bytes only at the end of the object.
+    pub async fn read_range(&self, key: &Key, offset: u64, len: usize, mut buf: Vec<u8>) -> DriverResult<Vec<u8>> {
+        let key = key.clone();
+        self.call("read", move |d| {
+            buf.resize(len, 0);
+            let mut filled = 0;
+            while filled < len {
+                let n = d.read(&key, offset + filled as u64, &mut buf[filled..])?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            buf.truncate(filled);
+            Ok(buf)
+        })
+        .await
+    }
+
+    /// Reads a whole small object, refusing one larger than `limit` bytes.
+    pub async fn read_small(&self, key: &Key, limit: usize) -> DriverResult<Vec<u8>> {
+        let data = self.read_range(key, 0, limit + 1, Vec::new()).await?;
+        if data.len() > limit {
+            return Err(DriverError::invalid_input(format!("{key} is larger than {limit} bytes")));
+        }
+        Ok(data)
+    }
+
+    /// Stores a small object.
+    pub async fn put(&self, key: &Key, data: Arc<Vec<u8>>) -> DriverResult<()> {
+        let key = key.clone();
+        self.call("put", move |d| d.put(&key, &data)).await
+    }
+
+    /// Deletes `key`.
+    pub async fn delete(&self, key: &Key) -> DriverResult<()> {
+        let key = key.clone();
+        self.call("delete", move |d| d.delete(&key)).await
+    }
+
+    /// One page of a listing.
+    pub async fn list(&self, prefix: &str, cursor: Option<String>, limit: u32) -> DriverResult<ListPage> {
+        let prefix = prefix.to_owned();
+        self.call("list", move |d| d.list(&prefix, cursor.as_deref(), limit)).await
+    }
+
+    /// Every key under `prefix`, following cursors.
+    pub async fn list_all(&self, prefix: &str) -> DriverResult<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.list(prefix, cursor, 1000).await?;
+            out.extend(page.entries.into_iter().map(|e| (e.key, e.size)));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// A URL other clients can read `key` from.
+    pub async fn public_url(&self, key: &Key) -> DriverResult<String> {
+        let key = key.clone();
+        self.call("public_url", move |d| d.public_url(&key)).await
+    }
+
+    /// The driver's liveness check.
+    pub async fn health(&self) -> DriverResult<()> {
+        self.call("health", |d| d.health()).await
+    }
+
+    /// Starts a streamed write.
+    pub async fn begin_write(&self, key: &Key) -> DriverResult<ReplicaWriter> {
+        let key = key.clone();
+        let writer = self.call("begin_write", move |d| d.begin_write(&key)).await?;
+        Ok(ReplicaWriter { replica: self.clone(), writer: Some(writer) })
+    }
+}
+
+/// A streamed write to one provider; each call runs on the blocking pool like any other.
+pub struct ReplicaWriter {
+    replica: Replica,
+    writer: Option<Box<dyn ObjectWriter>>,
+}
+
+impl ReplicaWriter {
+    /// Appends `data`.
+    pub async fn write(&mut self, data: Arc<Vec<u8>>) -> DriverResult<()> {
+        let mut writer = self.writer.take().ok_or_else(|| DriverError::other("writer already failed"))?;
+        let (writer, result) = self
+            .replica
+            .call("write", move |_| {
+                let result = writer.write(&data);
+                Ok((writer, result))
+            })
+            .await?;
+        self.writer = Some(writer);
+        result
+    }
+
+    /// Makes the object visible.
+    pub async fn commit(mut self) -> DriverResult<()> {
+        let writer = self.writer.take().ok_or_else(|| DriverError::other("writer already failed"))?;
+        self.replica.call("commit", move |_| writer.commit()).await
+    }
+
+    /// Discards what was written.
+    pub async fn abort(mut self) -> DriverResult<()> {
+        match self.writer.take() {
+            Some(writer) => self.replica.call("abort", move |_| writer.abort()).await,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! What a store operation reports when it fails: per provider, in words.
+
+use std::fmt;
+
+use crate::user_key::UserKeyError;
+
+/// One provider's failure, e.g. `b: chunk 3 corrupt`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderFailure {
+    /// The provider's name.
+    pub provider: String,
+    /// What went wrong there.
+    pub reason: String,
+}
+
+impl fmt::Display for ProviderFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.provider, self.reason)
+    }
+}
+
+/// Each provider's failure, one per provider, in the order they were tried.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Failures(pub Vec<ProviderFailure>);
+
+impl Failures {
+    /// Records `reason` for `provider` unless it already has one (the first cause is
+    /// usually the telling one).
+    pub fn add(&mut self, provider: &str, reason: impl fmt::Display) {
+        if !self.0.iter().any(|f| f.provider == provider) {
+            self.0.push(ProviderFailure {
+                provider: provider.to_owned(),
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// Whether `provider` has failed.
+    pub fn contains(&self, provider: &str) -> bool {
+        self.0.iter().any(|f| f.provider == provider)
+    }
+}
+
+impl fmt::Display for Failures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no provider configured");
+        }
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The key was refused before any provider saw it.
+    #[error(transparent)]
+    BadKey(#[from] UserKeyError),
+    /// Not a lowercase hex SHA-256.
+    #[error("not a SHA-256 digest: {0:?} (expected 64 lowercase hex digits)")]
+    BadHash(String),
+    /// No provider holds a copy that verifies.
+    #[error("{key}: no provider has a valid copy: {failures}")]
+    NoValidCopy {
+        /// The key asked for.
+        key: String,
+        /// What each provider did wrong.
+        failures: Failures,
+    },
+    /// The newest valid manifest is a tombstone.
+    #[error("{key}: deleted (version {version})")]
+    Deleted {
+        /// The key asked for.
+        key: String,
+        /// The tombstone's version.
+        version: u64,
+    },
+    /// Too few providers committed a write.
+    #[error("{key}: write quorum not met: {committed} of {needed} required providers committed; failed: {failures}")]
+    QuorumNotMet {
+        /// The key written.
+        key: String,
+        /// How many had to commit.
+        needed: usize,
+        /// How many did.
+        committed: usize,
+        /// The providers that failed, and why.
+        failures: Failures,
+    },
+    /// A provider marked `required` did not commit.
+    #[error("{key}: required provider failed: {failures}")]
+    RequiredFailed {
+        /// The key written.
+        key: String,
+        /// The required providers that failed.
+        failures: Failures,
+    },
+    /// Writing needs the owner's private key.
+    #[error("this store has no signing key; writes need [identity] key_file")]
+    ReadOnly,
+    /// Reading the input failed.
+    #[error("reading the input: {0}")]
+    Input(#[source] std::io::Error),
+    /// Writing the output failed.
+    #[error("writing the output: {0}")]
+    Output(#[source] std::io::Error),
+    /// Local state (versions seen, repair journal) could not be read or written.
+    #[error("local state: {0}")]
+    State(String),
+}

@@ -1,0 +1,140 @@
+//! `ls` and `stat`: what each provider holds, as its manifests say.
+
+
+use futures::future::join_all;
+use mirra_driver_api::{Capabilities, ErrorKind, Key};
+
+use super::manifests::ManifestProblem;
+use super::{Store, StoreError};
+use crate::manifest::{key_of_manifest_key, MANIFEST_PREFIX};
+
+/// One key in a listing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeySummary {
+    /// The key.
+    pub key: String,
+    /// The newest valid version on any provider.
+    pub version: u64,
+    /// Its size.
+    pub size: u64,
+    /// How many providers hold that newest version.
+    pub replicas: usize,
+    /// How many providers are configured.
+    pub providers: usize,
+}
+
+/// What one provider holds for a key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum ProviderState {
+    /// The newest version, bytes present with the right size.
+    Ok,
+    /// No manifest.
+    Missing,
+    /// An older version than another provider holds.
+    Stale,
+    /// A tombstone.
+    Deleted,
+    /// The manifest is fine but the bytes are missing or the wrong size.
+    BadBytes(String),
+    /// The manifest is malformed or not validly signed by the owner.
+    BadManifest(String),
+    /// The provider did not answer.
+    Unreachable(String),
+}
+
+/// One provider's row in `stat`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProviderStatus {
+    /// The provider's name.
+    pub provider: String,
+    /// Its manifest's version, when it has a valid one.
+    pub version: Option<u64>,
+    /// Size by its manifest.
+    pub size: Option<u64>,
+    /// The verdict.
+    #[serde(flatten)]
+    pub state: ProviderState,
+}
+
+impl Store {
+    /// Keys under `prefix` on any provider, with how many providers hold the newest
+    /// version. Deleted keys are left out.
+    ///
+    /// # Errors
+    /// `NoValidCopy` when no provider could be listed at all.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<KeySummary>, StoreError> {
+        let listing_prefix = format!("{MANIFEST_PREFIX}{prefix}");
+        let listable: Vec<_> = self.replicas.iter().filter(|r| r.can(Capabilities::LIST)).collect();
+        let pages = join_all(listable.iter().map(|r| r.list_all(&listing_prefix))).await;
+        let mut keys = std::collections::BTreeSet::new();
+        let mut failures = super::Failures::default();
+        let mut answered = 0;
+        for (replica, page) in listable.iter().zip(pages) {
+            match page {
+                Ok(entries) => {
+                    answered += 1;
+                    keys.extend(entries.iter().filter_map(|(k, _)| key_of_manifest_key(k)).filter_map(|k| Key::parse(k).ok()));
+                }
+                Err(e) => failures.add(replica.name(), e),
+            }
+        }
+        if answered == 0 {
+            return Err(StoreError::NoValidCopy { key: prefix.to_owned(), failures });
+        }
+        let mut out = Vec::new();
+        for key in keys {
+            let manifests: Vec<_> = self.fetch_all_manifests(&key).await.into_iter().filter_map(Result::ok).collect();
+            let Some(newest) = manifests.iter().max_by_key(|m| m.body.version) else { continue };
+            if newest.body.deleted {
+                continue;
+            }
+            out.push(KeySummary {
+                key: key.to_string(),
+                version: newest.body.version,
+                size: newest.body.size,
+                replicas: manifests.iter().filter(|m| m.body.version == newest.body.version).count(),
+                providers: self.replicas.len(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// What every provider holds for `key`.
+    ///
+    /// # Errors
+    /// Only for bad local state; provider problems are reported per row.
+    pub async fn stat(&self, key: &Key) -> Result<Vec<ProviderStatus>, StoreError> {
+        let manifests = self.fetch_all_manifests(key).await;
+        let newest = manifests.iter().filter_map(|m| m.as_ref().ok()).map(|m| m.body.version).max();
+        let rows = self.replicas.iter().zip(manifests).map(|(replica, fetched)| async move {
+            let name = replica.name().to_owned();
+            let manifest = match fetched {
+                Ok(m) => m,
+                Err(problem) => {
+                    let state = match problem {
+                        ManifestProblem::Missing => ProviderState::Missing,
+                        ManifestProblem::Unreachable(r) => ProviderState::Unreachable(r),
+                        ManifestProblem::Invalid(r) => ProviderState::BadManifest(r),
+                    };
+                    return ProviderStatus { provider: name, version: None, size: None, state };
+                }
+            };
+            let state = if manifest.body.deleted {
+                ProviderState::Deleted
+            } else if Some(manifest.body.version) < newest {
+                ProviderState::Stale
+            } else {
+                match replica.stat(key).await {
+                    Ok(size) if size == manifest.body.size => ProviderState::Ok,
+                    Ok(size) => ProviderState::BadBytes(format!("{size} bytes stored, manifest says {}", manifest.body.size)),
+                    Err(e) if e.kind == ErrorKind::NotFound => ProviderState::BadBytes("bytes missing".into()),
+                    Err(e) => ProviderState::Unreachable(e.to_string()),
+                }
+            };
+            ProviderStatus { provider: name, version: Some(manifest.body.version), size: Some(manifest.body.size), state }
+        });
+        let rows = join_all(rows).await;
+        Ok(rows)
+    }
+}

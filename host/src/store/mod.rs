@@ -1,0 +1,96 @@
+//! Put, get, delete and list across every provider, with signed manifests.
+//!
+//! This is the only layer that knows about signatures: below it, replicas move opaque
+//! bytes; above it, the CLI and gateway see verified objects or a clear error saying
+//! what each provider did wrong.
+
+mod errors;
+mod get;
+mod listing;
+mod manifests;
+mod put;
+mod remove;
+
+use std::sync::Arc;
+
+use mirra_driver_api::Key;
+use secp256k1::PublicKey;
+
+use crate::config::WriteQuorum;
+use crate::identity::Identity;
+use crate::replica::Replica;
+use crate::state::{RepairJournal, VersionsSeen};
+
+pub use errors::{Failures, ProviderFailure, StoreError};
+pub use get::{GetOptions, GetReport};
+pub use listing::{KeySummary, ProviderState, ProviderStatus};
+pub use put::{ProviderOutcome, PutReport};
+
+/// The data key under which content-addressed (immutable) objects live.
+pub fn immutable_key(sha256_hex: &str) -> Result<Key, StoreError> {
+    let valid = sha256_hex.len() == 64 && sha256_hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if !valid {
+        return Err(StoreError::BadHash(sha256_hex.to_owned()));
+    }
+    Key::parse(&format!(".mirra/sha256/{sha256_hex}")).map_err(|e| StoreError::BadHash(e.to_string()))
+}
+
+/// Everything a store operation needs besides its arguments.
+pub struct Store {
+    replicas: Vec<Replica>,
+    signer: PublicKey,
+    identity: Option<Arc<Identity>>,
+    versions: VersionsSeen,
+    journal: RepairJournal,
+    quorum: WriteQuorum,
+    chunk_size: u64,
+}
+
+/// How to build a [`Store`].
+pub struct StoreParts {
+    /// Providers, in any order (the store sorts them by priority).
+    pub replicas: Vec<Replica>,
+    /// Whose signature reads must carry.
+    pub signer: PublicKey,
+    /// The owner's key, for writes; `None` makes the store read-only.
+    pub identity: Option<Arc<Identity>>,
+    /// Newest versions seen, for rollback protection.
+    pub versions: VersionsSeen,
+    /// Writes that providers missed.
+    pub journal: RepairJournal,
+    /// How many providers must commit a write.
+    pub quorum: WriteQuorum,
+    /// Bytes per verified chunk.
+    pub chunk_size: u64,
+}
+
+impl Store {
+    /// A store over `parts.replicas`, tried in priority order (stable for ties).
+    pub fn new(parts: StoreParts) -> Self {
+        let mut replicas = parts.replicas;
+        replicas.sort_by_key(|r| r.settings().priority);
+        Self {
+            replicas,
+            signer: parts.signer,
+            identity: parts.identity,
+            versions: parts.versions,
+            journal: parts.journal,
+            quorum: parts.quorum,
+            chunk_size: parts.chunk_size.max(1),
+        }
+    }
+
+    /// The providers, in the order reads try them.
+    pub fn replicas(&self) -> &[Replica] {
+        &self.replicas
+    }
+
+    /// The public key reads verify against.
+    pub fn signer(&self) -> &PublicKey {
+        &self.signer
+    }
+
+    fn identity(&self) -> Result<&Identity, StoreError> {
+        self.identity.as_deref().ok_or(StoreError::ReadOnly)
+    }
+}

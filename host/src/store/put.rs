@@ -1,0 +1,216 @@
+//! Writing one object to every provider at once, from one pass over the input.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use mirra_driver_api::{Capabilities, DriverError, Key};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use super::{Failures, Store, StoreError};
+use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
+use crate::replica::Replica;
+
+/// Input is read and fanned out in pieces of this size.
+const PIECE: usize = 1 << 20;
+/// Pieces queued per provider: memory stays at `providers × QUEUE × PIECE` whatever the
+/// input size, and the slowest provider sets the pace.
+const QUEUE: usize = 4;
+
+/// What happened on one provider.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProviderOutcome {
+    /// The provider's name.
+    pub provider: String,
+    /// `None` when bytes and manifest both committed, else why not.
+    pub error: Option<String>,
+}
+
+/// A successful put.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PutReport {
+    /// The key written.
+    pub key: String,
+    /// The new version.
+    pub version: u64,
+    /// Bytes written.
+    pub size: u64,
+    /// SHA-256 of the object, hex.
+    pub sha256: String,
+    /// Per provider, in priority order.
+    pub providers: Vec<ProviderOutcome>,
+}
+
+enum Piece {
+    Data(Arc<Vec<u8>>),
+    Commit,
+}
+
+impl Store {
+    /// Streams `input` to every provider and signs a manifest for it as the next version
+    /// of `key`. Succeeds once the write quorum and every required provider committed
+    /// both bytes and manifest; providers that missed it go into the repair journal.
+    ///
+    /// # Errors
+    /// `QuorumNotMet`/`RequiredFailed` naming each failed provider, or an input error.
+    pub async fn put(&self, key: &Key, input: impl AsyncRead + Unpin, content_type: &str) -> Result<PutReport, StoreError> {
+        let identity = self.identity()?;
+        let version = self.next_version(key).await?;
+
+        let (senders, tasks): (Vec<_>, Vec<_>) = self
+            .replicas
+            .iter()
+            .map(|replica| {
+                let (tx, rx) = mpsc::channel::<Piece>(QUEUE);
+                let task = tokio::spawn(stream_to(replica.clone(), key.clone(), rx));
+                (tx, task)
+            })
+            .unzip();
+
+        let hashed = fan_out(input, self.chunk_size, &senders).await;
+        if hashed.is_ok() {
+            for tx in &senders {
+                let _ = tx.send(Piece::Commit).await;
+            }
+        }
+        drop(senders);
+        let committed: Vec<Result<(), String>> = join_all(tasks)
+            .await
+            .into_iter()
+            .map(|joined| joined.unwrap_or_else(|e| Err(format!("writer task failed: {e}"))))
+            .collect();
+        let hasher = hashed?;
+
+        let (sha256, chunks, size) = hasher.finish();
+        let body = ManifestBody {
+            key: key.to_string(),
+            version,
+            size,
+            sha256,
+            chunk_size: self.chunk_size,
+            chunks,
+            content_type: content_type.to_owned(),
+            created: unix_now(),
+            deleted: false,
+        };
+        let manifest = body.sign(identity);
+        let outcomes = self.write_manifests(key, &manifest, committed).await;
+        let report = PutReport {
+            key: key.to_string(),
+            version,
+            size,
+            sha256: hex::encode(sha256),
+            providers: outcomes,
+        };
+        self.settle(key, version, &report.providers)?;
+        Ok(report)
+    }
+
+    /// Puts `manifest` on every provider whose earlier step succeeded, in parallel.
+    pub(crate) async fn write_manifests(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        earlier: Vec<Result<(), String>>,
+    ) -> Vec<ProviderOutcome> {
+        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
+        let json = Arc::new(manifest.to_json());
+        let writes = self.replicas.iter().zip(earlier).map(|(replica, earlier)| {
+            let (storage_key, json) = (storage_key.clone(), json.clone());
+            async move {
+                let error = match earlier {
+                    Err(e) => Some(e),
+                    Ok(()) => replica.put(&storage_key, json).await.err().map(|e| format!("manifest: {e}")),
+                };
+                ProviderOutcome { provider: replica.name().to_owned(), error }
+            }
+        });
+        join_all(writes).await
+    }
+
+    /// Applies the write policy to per-provider outcomes, records the version as seen and
+    /// journals the providers that missed it.
+    pub(crate) fn settle(&self, key: &Key, version: u64, outcomes: &[ProviderOutcome]) -> Result<(), StoreError> {
+        let mut failures = Failures::default();
+        let mut required_failed = Failures::default();
+        for (replica, outcome) in self.replicas.iter().zip(outcomes) {
+            match &outcome.error {
+                Some(reason) => {
+                    failures.add(&outcome.provider, reason);
+                    if replica.settings().required {
+                        required_failed.add(&outcome.provider, reason);
+                    }
+                    self.journal.add(&outcome.provider, key.as_str()).map_err(|e| StoreError::State(e.to_string()))?;
+                }
+                None => self.journal.remove(&outcome.provider, key.as_str()).map_err(|e| StoreError::State(e.to_string()))?,
+            }
+        }
+        let committed = outcomes.len() - failures.0.len();
+        let needed = self.quorum.required(self.replicas.len());
+        if committed > 0 {
+            self.record_seen(key, version)?;
+        }
+        if committed < needed {
+            return Err(StoreError::QuorumNotMet { key: key.to_string(), needed, committed, failures });
+        }
+        if !required_failed.0.is_empty() {
+            return Err(StoreError::RequiredFailed { key: key.to_string(), failures: required_failed });
+        }
+        Ok(())
+    }
+}
+
+/// Reads `input` once, hashing it and handing each piece to every live provider.
+async fn fan_out(
+    mut input: impl AsyncRead + Unpin,
+    chunk_size: u64,
+    senders: &[mpsc::Sender<Piece>],
+) -> Result<ChunkHasher, StoreError> {
+    let mut hasher = ChunkHasher::new(chunk_size);
+    let mut live: Vec<bool> = vec![true; senders.len()];
+    loop {
+        let mut piece = Vec::with_capacity(PIECE);
+        let n = (&mut input)
+            .take(PIECE as u64)
+            .read_to_end(&mut piece)
+            .await
+            .map_err(StoreError::Input)?;
+        if n == 0 {
+            return Ok(hasher);
+        }
+        hasher.update(&piece);
+        let piece = Arc::new(piece);
+        let sends = senders.iter().zip(live.iter()).map(|(tx, alive)| {
+            let piece = piece.clone();
+            async move { *alive && tx.send(Piece::Data(piece)).await.is_ok() }
+        });
+        live = join_all(sends).await;
+    }
+}
+
+/// One provider's side of a put: begin, write every piece, commit on `Commit`, abort if
+/// the input ends without it. Returns why it failed, for the report.
+async fn stream_to(replica: Replica, key: Key, mut rx: mpsc::Receiver<Piece>) -> Result<(), String> {
+    if !replica.can(Capabilities::WRITE) {
+        return Err(DriverError::unsupported("write").to_string());
+    }
+    let mut writer = replica.begin_write(&key).await.map_err(|e| e.to_string())?;
+    while let Some(piece) = rx.recv().await {
+        match piece {
+            Piece::Data(data) => {
+                if let Err(e) = writer.write(data).await {
+                    let _ = writer.abort().await;
+                    return Err(e.to_string());
+                }
+            }
+            Piece::Commit => return writer.commit().await.map_err(|e| e.to_string()),
+        }
+    }
+    let _ = writer.abort().await;
+    Err("input ended before the write completed".into())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}

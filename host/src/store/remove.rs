@@ -1,0 +1,51 @@
+//! Deleting: a signed tombstone everywhere, then the bytes.
+
+use futures::future::join_all;
+use mirra_driver_api::{ErrorKind, Key};
+
+use super::{PutReport, Store, StoreError};
+use crate::manifest::ManifestBody;
+
+impl Store {
+    /// Replaces `key` with a signed tombstone as its next version and deletes its bytes.
+    /// The tombstone is what stops a provider that missed the delete from resurrecting
+    /// the old version: readers see a newer, validly signed "deleted".
+    ///
+    /// # Errors
+    /// As for [`Store::put`]: the tombstone needs the write quorum.
+    pub async fn remove(&self, key: &Key) -> Result<PutReport, StoreError> {
+        let identity = self.identity()?;
+        let version = self.next_version(key).await?;
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let tombstone = ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
+        let earlier = vec![Ok(()); self.replicas.len()];
+        let mut outcomes = self.write_manifests(key, &tombstone, earlier).await;
+        let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
+        let deletes = self.replicas.iter().zip(tombstoned).map(|(replica, tombstoned)| async move {
+            if !tombstoned {
+                return None;
+            }
+            match replica.delete(key).await {
+                Ok(()) => None,
+                Err(e) if e.kind == ErrorKind::NotFound => None,
+                Err(e) => Some(format!("tombstone written, bytes not deleted: {e}")),
+            }
+        });
+        for (outcome, delete_error) in outcomes.iter_mut().zip(join_all(deletes).await) {
+            if outcome.error.is_none() {
+                outcome.error = delete_error;
+            }
+        }
+        self.settle(key, version, &outcomes)?;
+        Ok(PutReport {
+            key: key.to_string(),
+            version,
+            size: 0,
+            sha256: hex::encode(tombstone.body.sha256),
+            providers: outcomes,
+        })
+    }
+}
