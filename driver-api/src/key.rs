@@ -137,7 +137,8 @@ mod tests {
 
     #[test]
     fn refuses_every_traversal_shape() {
-        let cases: &[(&str, fn(&KeyError) -> bool)] = &[
+        type Expect = fn(&KeyError) -> bool;
+        let cases: &[(&str, Expect)] = &[
             ("", |e| matches!(e, KeyError::Empty)),
             ("/etc/passwd", |e| matches!(e, KeyError::Absolute(_))),
             ("a/", |e| matches!(e, KeyError::TrailingSlash(_))),

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+pub mod cli;
+
 /// What `cargo build --workspace` produced: cdylibs by package name, binaries by name.
 struct Artifacts {
     cdylibs: HashMap<String, PathBuf>,

@@ -28,7 +28,11 @@ pub struct Globals {
 impl Globals {
     /// From the parsed command line.
     pub fn new(config: Option<PathBuf>, verbose: u8, quiet: bool) -> Self {
-        Self { config, verbose, quiet }
+        Self {
+            config,
+            verbose,
+            quiet,
+        }
     }
 
     /// Whether `-q` was given.
@@ -45,8 +49,13 @@ impl Globals {
             (false, 2) => "debug",
             _ => "trace",
         };
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
     }
 
     /// The config file to use.
@@ -58,7 +67,10 @@ impl Globals {
     pub fn load_config(&self) -> anyhow::Result<Config> {
         let path = self.config_path();
         if !path.exists() {
-            anyhow::bail!("no config at {}; run `mirra init` first, or pass --config", path.display());
+            anyhow::bail!(
+                "no config at {}; run `mirra init` first, or pass --config",
+                path.display()
+            );
         }
         Ok(Config::load(&path)?)
     }
@@ -77,7 +89,10 @@ impl Globals {
         };
         let signer: PublicKey = match pubkey {
             Some(text) => parse_public_key(text)?,
-            None => identity.as_ref().map(|i| i.public_key()).expect("identity loaded when no --pubkey"),
+            None => identity
+                .as_ref()
+                .map(|i| i.public_key())
+                .expect("identity loaded when no --pubkey"),
         };
         let replicas = open_replicas(&config)?;
         let state_dir = default_state_dir();
@@ -85,7 +100,8 @@ impl Globals {
             replicas,
             signer,
             identity,
-            versions: VersionsSeen::open(&state_dir).context("opening the local record of versions seen")?,
+            versions: VersionsSeen::open(&state_dir)
+                .context("opening the local record of versions seen")?,
             journal: RepairJournal::open(&state_dir).context("opening the repair journal")?,
             quorum: config.policy.write_quorum,
             chunk_size: config.policy.chunk_size,
@@ -112,10 +128,17 @@ fn open_replicas(config: &Config) -> anyhow::Result<Vec<Replica>> {
         let library = loader
             .load(&search.resolve(&provider.driver)?)
             .with_context(|| format!("provider {}", provider.name))?;
-        let driver: Arc<dyn StorageDriver> = match library.open(mirra_driver_api::HostContext::default(), &provider.driver_config_toml()) {
+        let driver: Arc<dyn StorageDriver> = match library.open(
+            mirra_driver_api::HostContext::default(),
+            &provider.driver_config_toml(),
+        ) {
             Ok(driver) => Arc::new(driver),
             Err(source) => {
-                let err = LoaderError::Open { path: library.path().to_path_buf(), driver: library.info().name.clone(), source };
+                let err = LoaderError::Open {
+                    path: library.path().to_path_buf(),
+                    driver: library.info().name.clone(),
+                    source,
+                };
                 tracing::warn!("provider {}: {err}", provider.name);
                 Arc::new(Unopened(err.to_string()))
             }
@@ -151,4 +174,3 @@ impl StorageDriver for Unopened {
         Err(DriverError::unavailable(self.0.clone()))
     }
 }
-

@@ -43,16 +43,24 @@ impl GetCmd {
             (None, None) => unreachable!("clap requires KEY or --sha256"),
         };
         let store = globals.open_store(self.pubkey.as_deref())?;
-        let options = GetOptions { latest: self.latest };
+        let options = GetOptions {
+            latest: self.latest,
+        };
         let report = match self.output.as_deref() {
-            Some(path) if path.as_os_str() != "-" => get_to_file(&store, &key, options, path).await?,
+            Some(path) if path.as_os_str() != "-" => {
+                get_to_file(&store, &key, options, path).await?
+            }
             _ => {
                 let mut stdout = tokio::io::stdout();
                 store.get(&key, options, &mut stdout).await?
             }
         };
         if let Some(hex) = &self.sha256 {
-            anyhow::ensure!(&report.sha256 == hex, "the object's manifest says sha256 {}, not {hex}", report.sha256);
+            anyhow::ensure!(
+                &report.sha256 == hex,
+                "the object's manifest says sha256 {}, not {hex}",
+                report.sha256
+            );
         }
         if self.json {
             eprintln!("{}", serde_json::to_string_pretty(&report)?);
@@ -65,17 +73,27 @@ impl GetCmd {
 
 /// Writes to a temporary file beside `path` and renames it into place only once every
 /// byte verified, so `path` never holds a partial or unverified object.
-async fn get_to_file(store: &Store, key: &mirra_driver_api::Key, options: GetOptions, path: &Path) -> anyhow::Result<GetReport> {
+async fn get_to_file(
+    store: &Store,
+    key: &mirra_driver_api::Key,
+    options: GetOptions,
+    path: &Path,
+) -> anyhow::Result<GetReport> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let temp = tempfile::Builder::new().prefix(".mirra-get-").tempfile_in(&dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let temp = tempfile::Builder::new()
+        .prefix(".mirra-get-")
+        .tempfile_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let (file, temp_path) = temp.into_parts();
     let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
     let report = store.get(key, options, &mut out).await?;
     out.flush().await?;
     out.into_inner().sync_all().await?;
-    temp_path.persist(path).with_context(|| format!("renaming into {}", path.display()))?;
+    temp_path
+        .persist(path)
+        .with_context(|| format!("renaming into {}", path.display()))?;
     Ok(report)
 }

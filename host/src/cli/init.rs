@@ -19,7 +19,10 @@ impl InitCmd {
     pub fn run(self, globals: &Globals) -> anyhow::Result<u8> {
         let config_path = globals.config_path();
         if config_path.exists() && !self.force {
-            anyhow::bail!("{} already exists; pass --force to replace it", config_path.display());
+            anyhow::bail!(
+                "{} already exists; pass --force to replace it",
+                config_path.display()
+            );
         }
         let data_dir = default_data_dir();
         let key_file = data_dir.join("key");

@@ -28,8 +28,19 @@ pub fn human_size(bytes: u64) -> String {
 
 /// The per-provider lines of a put or rm.
 pub fn print_write_report(verb: &str, report: &PutReport) {
-    println!("{verb} {} version {} ({}, sha256 {})", report.key, report.version, human_size(report.size), report.sha256);
-    let width = report.providers.iter().map(|p| p.provider.len()).max().unwrap_or(0);
+    println!(
+        "{verb} {} version {} ({}, sha256 {})",
+        report.key,
+        report.version,
+        human_size(report.size),
+        report.sha256
+    );
+    let width = report
+        .providers
+        .iter()
+        .map(|p| p.provider.len())
+        .max()
+        .unwrap_or(0);
     for outcome in &report.providers {
         match &outcome.error {
             None => println!("  {:width$}  ok", outcome.provider),

@@ -48,11 +48,26 @@ impl ProvidersCmd {
             print_json(&rows)?;
         } else {
             for row in &rows {
-                let health = row.error.as_deref().map(|e| format!("down: {e}")).unwrap_or_else(|| "up".into());
-                println!("{}  {} {}  priority {}  [{}]  {health}", row.name, row.driver, row.driver_version, row.priority, row.capabilities.join(","));
+                let health = row
+                    .error
+                    .as_deref()
+                    .map(|e| format!("down: {e}"))
+                    .unwrap_or_else(|| "up".into());
+                println!(
+                    "{}  {} {}  priority {}  [{}]  {health}",
+                    row.name,
+                    row.driver,
+                    row.driver_version,
+                    row.priority,
+                    row.capabilities.join(",")
+                );
             }
         }
         let all_up = rows.iter().all(|r| r.healthy);
-        Ok(if all_up { super::EXIT_OK } else { super::EXIT_FAILED })
+        Ok(if all_up {
+            super::EXIT_OK
+        } else {
+            super::EXIT_FAILED
+        })
     }
 }

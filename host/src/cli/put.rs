@@ -39,13 +39,22 @@ impl PutCmd {
             (Some(key), false) => Some(parse_user_key(key)?),
             (None, false) if stdin => anyhow::bail!("reading stdin needs a KEY: mirra put - KEY"),
             (None, false) => {
-                let name = self.file.file_name().and_then(|n| n.to_str()).context("the file name is not UTF-8; give a KEY")?;
+                let name = self
+                    .file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .context("the file name is not UTF-8; give a KEY")?;
                 Some(parse_user_key(name)?)
             }
         };
         let content_type = self.content_type.clone().unwrap_or_else(|| {
-            let name = key.as_ref().map(|k| k.to_string()).unwrap_or_else(|| self.file.display().to_string());
-            mime_guess::from_path(name).first_or_octet_stream().to_string()
+            let name = key
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_else(|| self.file.display().to_string());
+            mime_guess::from_path(name)
+                .first_or_octet_stream()
+                .to_string()
         });
         let store = globals.open_store(None)?;
         let report = match key {
@@ -56,10 +65,16 @@ impl PutCmd {
             None => {
                 // The address is the content's hash, needed before the first byte is sent:
                 // hash a file in a first pass, or spool stdin to a temporary file.
-                let (path, _spool) = if stdin { spool_stdin().await? } else { (self.file.clone(), None) };
+                let (path, _spool) = if stdin {
+                    spool_stdin().await?
+                } else {
+                    (self.file.clone(), None)
+                };
                 let hex = hash_file(&path).await?;
                 let input = open_input(&path).await?;
-                store.put(&immutable_key(&hex)?, input, &content_type).await?
+                store
+                    .put(&immutable_key(&hex)?, input, &content_type)
+                    .await?
             }
         };
         if self.json {
@@ -75,12 +90,16 @@ async fn open_input(path: &Path) -> anyhow::Result<Box<dyn AsyncRead + Unpin + S
     if path.as_os_str() == "-" {
         return Ok(Box::new(tokio::io::stdin()));
     }
-    let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
     Ok(Box::new(tokio::io::BufReader::with_capacity(1 << 20, file)))
 }
 
 async fn hash_file(path: &Path) -> anyhow::Result<String> {
-    let mut file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -96,7 +115,9 @@ async fn spool_stdin() -> anyhow::Result<(PathBuf, Option<tempfile::TempPath>)> 
     let spool = tempfile::NamedTempFile::new().context("creating a spool file for stdin")?;
     let (file, path) = spool.into_parts();
     let mut out = tokio::fs::File::from_std(file);
-    tokio::io::copy(&mut tokio::io::stdin(), &mut out).await.context("reading stdin")?;
+    tokio::io::copy(&mut tokio::io::stdin(), &mut out)
+        .await
+        .context("reading stdin")?;
     out.flush().await?;
     Ok((path.to_path_buf(), Some(path)))
 }

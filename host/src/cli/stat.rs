@@ -28,8 +28,14 @@ impl StatCmd {
         } else {
             let width = rows.iter().map(|r| r.provider.len()).max().unwrap_or(0);
             for row in &rows {
-                let version = row.version.map(|v| format!("v{v}")).unwrap_or_else(|| "-".into());
-                let size = row.size.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+                let version = row
+                    .version
+                    .map(|v| format!("v{v}"))
+                    .unwrap_or_else(|| "-".into());
+                let size = row
+                    .size
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "-".into());
                 let state = match &row.state {
                     ProviderState::Ok => "ok".to_owned(),
                     ProviderState::Missing => "missing".to_owned(),
@@ -43,6 +49,10 @@ impl StatCmd {
             }
         }
         let all_ok = rows.iter().all(|r| r.state == ProviderState::Ok);
-        Ok(if all_ok { super::EXIT_OK } else { super::EXIT_FAILED })
+        Ok(if all_ok {
+            super::EXIT_OK
+        } else {
+            super::EXIT_FAILED
+        })
     }
 }

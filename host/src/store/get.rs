@@ -41,7 +41,12 @@ impl Store {
     /// # Errors
     /// `NoValidCopy` naming each provider's failure, `Deleted`, or an output error. On
     /// error `out` may hold a verified prefix of the object.
-    pub async fn get(&self, key: &Key, options: GetOptions, out: &mut (impl AsyncWrite + Unpin)) -> Result<GetReport, StoreError> {
+    pub async fn get(
+        &self,
+        key: &Key,
+        options: GetOptions,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<GetReport, StoreError> {
         let (manifest, source) = self.resolve_manifest(key, options.latest).await?;
         self.get_verified(key, &manifest, source, out).await
     }
@@ -54,26 +59,36 @@ impl Store {
         first: usize,
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<GetReport, StoreError> {
-        let order: Vec<usize> = std::iter::once(first).chain((0..self.replicas.len()).filter(|&i| i != first)).collect();
+        let order: Vec<usize> = std::iter::once(first)
+            .chain((0..self.replicas.len()).filter(|&i| i != first))
+            .collect();
         let mut skipped = Failures::default();
         let mut current = 0;
         let mut buf = Vec::new();
         for index in 0..manifest.body.chunks.len() {
-            let (offset, len) = manifest.chunk_range(index).expect("index below chunk count");
+            let (offset, len) = manifest
+                .chunk_range(index)
+                .expect("index below chunk count");
             // Start where the last chunk came from; a provider that failed one chunk may
             // still hold the next, so every provider stays a candidate for every chunk.
             let mut verified = None;
             for attempt in 0..order.len() {
                 let slot = (current + attempt) % order.len();
                 let replica = &self.replicas[order[slot]];
-                match replica.read_range(key, offset, len as usize, std::mem::take(&mut buf)).await {
+                match replica
+                    .read_range(key, offset, len as usize, std::mem::take(&mut buf))
+                    .await
+                {
                     Ok(data) if manifest.verify_chunk(index, &data) => {
                         current = slot;
                         verified = Some(data);
                         break;
                     }
                     Ok(data) if (data.len() as u64) < len => {
-                        skipped.add(replica.name(), format!("chunk {index} short: {} of {len} bytes", data.len()));
+                        skipped.add(
+                            replica.name(),
+                            format!("chunk {index} short: {} of {len} bytes", data.len()),
+                        );
                     }
                     Ok(_) => skipped.add(replica.name(), format!("chunk {index} corrupt")),
                     Err(e) => skipped.add(replica.name(), format!("chunk {index}: {e}")),
@@ -81,7 +96,10 @@ impl Store {
                 tracing::warn!(provider = replica.name(), key = %key, chunk = index, "provider failed a chunk; trying the next");
             }
             let Some(chunk) = verified else {
-                return Err(StoreError::NoValidCopy { key: key.to_string(), failures: skipped });
+                return Err(StoreError::NoValidCopy {
+                    key: key.to_string(),
+                    failures: skipped,
+                });
             };
             out.write_all(&chunk).await.map_err(StoreError::Output)?;
             buf = chunk;

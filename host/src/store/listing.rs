@@ -1,6 +1,5 @@
 //! `ls` and `stat`: what each provider holds, as its manifests say.
 
-
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
@@ -65,7 +64,11 @@ impl Store {
     /// `NoValidCopy` when no provider could be listed at all.
     pub async fn list(&self, prefix: &str) -> Result<Vec<KeySummary>, StoreError> {
         let listing_prefix = format!("{MANIFEST_PREFIX}{prefix}");
-        let listable: Vec<_> = self.replicas.iter().filter(|r| r.can(Capabilities::LIST)).collect();
+        let listable: Vec<_> = self
+            .replicas
+            .iter()
+            .filter(|r| r.can(Capabilities::LIST))
+            .collect();
         let pages = join_all(listable.iter().map(|r| r.list_all(&listing_prefix))).await;
         let mut keys = std::collections::BTreeSet::new();
         let mut failures = super::Failures::default();
@@ -74,18 +77,33 @@ impl Store {
             match page {
                 Ok(entries) => {
                     answered += 1;
-                    keys.extend(entries.iter().filter_map(|(k, _)| key_of_manifest_key(k)).filter_map(|k| Key::parse(k).ok()));
+                    keys.extend(
+                        entries
+                            .iter()
+                            .filter_map(|(k, _)| key_of_manifest_key(k))
+                            .filter_map(|k| Key::parse(k).ok()),
+                    );
                 }
                 Err(e) => failures.add(replica.name(), e),
             }
         }
         if answered == 0 {
-            return Err(StoreError::NoValidCopy { key: prefix.to_owned(), failures });
+            return Err(StoreError::NoValidCopy {
+                key: prefix.to_owned(),
+                failures,
+            });
         }
         let mut out = Vec::new();
         for key in keys {
-            let manifests: Vec<_> = self.fetch_all_manifests(&key).await.into_iter().filter_map(Result::ok).collect();
-            let Some(newest) = manifests.iter().max_by_key(|m| m.body.version) else { continue };
+            let manifests: Vec<_> = self
+                .fetch_all_manifests(&key)
+                .await
+                .into_iter()
+                .filter_map(Result::ok)
+                .collect();
+            let Some(newest) = manifests.iter().max_by_key(|m| m.body.version) else {
+                continue;
+            };
             if newest.body.deleted {
                 continue;
             }
@@ -93,7 +111,10 @@ impl Store {
                 key: key.to_string(),
                 version: newest.body.version,
                 size: newest.body.size,
-                replicas: manifests.iter().filter(|m| m.body.version == newest.body.version).count(),
+                replicas: manifests
+                    .iter()
+                    .filter(|m| m.body.version == newest.body.version)
+                    .count(),
                 providers: self.replicas.len(),
             });
         }
@@ -106,34 +127,57 @@ impl Store {
     /// Only for bad local state; provider problems are reported per row.
     pub async fn stat(&self, key: &Key) -> Result<Vec<ProviderStatus>, StoreError> {
         let manifests = self.fetch_all_manifests(key).await;
-        let newest = manifests.iter().filter_map(|m| m.as_ref().ok()).map(|m| m.body.version).max();
-        let rows = self.replicas.iter().zip(manifests).map(|(replica, fetched)| async move {
-            let name = replica.name().to_owned();
-            let manifest = match fetched {
-                Ok(m) => m,
-                Err(problem) => {
-                    let state = match problem {
-                        ManifestProblem::Missing => ProviderState::Missing,
-                        ManifestProblem::Unreachable(r) => ProviderState::Unreachable(r),
-                        ManifestProblem::Invalid(r) => ProviderState::BadManifest(r),
-                    };
-                    return ProviderStatus { provider: name, version: None, size: None, state };
+        let newest = manifests
+            .iter()
+            .filter_map(|m| m.as_ref().ok())
+            .map(|m| m.body.version)
+            .max();
+        let rows = self
+            .replicas
+            .iter()
+            .zip(manifests)
+            .map(|(replica, fetched)| async move {
+                let name = replica.name().to_owned();
+                let manifest = match fetched {
+                    Ok(m) => m,
+                    Err(problem) => {
+                        let state = match problem {
+                            ManifestProblem::Missing => ProviderState::Missing,
+                            ManifestProblem::Unreachable(r) => ProviderState::Unreachable(r),
+                            ManifestProblem::Invalid(r) => ProviderState::BadManifest(r),
+                        };
+                        return ProviderStatus {
+                            provider: name,
+                            version: None,
+                            size: None,
+                            state,
+                        };
+                    }
+                };
+                let state = if manifest.body.deleted {
+                    ProviderState::Deleted
+                } else if Some(manifest.body.version) < newest {
+                    ProviderState::Stale
+                } else {
+                    match replica.stat(key).await {
+                        Ok(size) if size == manifest.body.size => ProviderState::Ok,
+                        Ok(size) => ProviderState::BadBytes(format!(
+                            "{size} bytes stored, manifest says {}",
+                            manifest.body.size
+                        )),
+                        Err(e) if e.kind == ErrorKind::NotFound => {
+                            ProviderState::BadBytes("bytes missing".into())
+                        }
+                        Err(e) => ProviderState::Unreachable(e.to_string()),
+                    }
+                };
+                ProviderStatus {
+                    provider: name,
+                    version: Some(manifest.body.version),
+                    size: Some(manifest.body.size),
+                    state,
                 }
-            };
-            let state = if manifest.body.deleted {
-                ProviderState::Deleted
-            } else if Some(manifest.body.version) < newest {
-                ProviderState::Stale
-            } else {
-                match replica.stat(key).await {
-                    Ok(size) if size == manifest.body.size => ProviderState::Ok,
-                    Ok(size) => ProviderState::BadBytes(format!("{size} bytes stored, manifest says {}", manifest.body.size)),
-                    Err(e) if e.kind == ErrorKind::NotFound => ProviderState::BadBytes("bytes missing".into()),
-                    Err(e) => ProviderState::Unreachable(e.to_string()),
-                }
-            };
-            ProviderStatus { provider: name, version: Some(manifest.body.version), size: Some(manifest.body.size), state }
-        });
+            });
         let rows = join_all(rows).await;
         Ok(rows)
     }

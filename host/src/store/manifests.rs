@@ -30,17 +30,29 @@ impl std::fmt::Display for ManifestProblem {
 
 impl Store {
     /// The manifest `replica` holds for `key`, parsed and verified against the signer.
-    pub(crate) async fn fetch_manifest(&self, replica: &Replica, key: &Key) -> Result<Manifest, ManifestProblem> {
-        let storage_key = Key::parse(&manifest_key(key.as_str())).map_err(|e| ManifestProblem::Invalid(e.to_string()))?;
-        let bytes = replica.read_small(&storage_key, MAX_MANIFEST_BYTES).await.map_err(|e| match e.kind {
-            ErrorKind::NotFound => ManifestProblem::Missing,
-            _ => ManifestProblem::Unreachable(e.to_string()),
-        })?;
-        Manifest::from_json_verified(&bytes, key.as_str(), &self.signer).map_err(|e| ManifestProblem::Invalid(e.to_string()))
+    pub(crate) async fn fetch_manifest(
+        &self,
+        replica: &Replica,
+        key: &Key,
+    ) -> Result<Manifest, ManifestProblem> {
+        let storage_key = Key::parse(&manifest_key(key.as_str()))
+            .map_err(|e| ManifestProblem::Invalid(e.to_string()))?;
+        let bytes = replica
+            .read_small(&storage_key, MAX_MANIFEST_BYTES)
+            .await
+            .map_err(|e| match e.kind {
+                ErrorKind::NotFound => ManifestProblem::Missing,
+                _ => ManifestProblem::Unreachable(e.to_string()),
+            })?;
+        Manifest::from_json_verified(&bytes, key.as_str(), &self.signer)
+            .map_err(|e| ManifestProblem::Invalid(e.to_string()))
     }
 
     /// Every provider's manifest for `key`, in provider order.
-    pub(crate) async fn fetch_all_manifests(&self, key: &Key) -> Vec<Result<Manifest, ManifestProblem>> {
+    pub(crate) async fn fetch_all_manifests(
+        &self,
+        key: &Key,
+    ) -> Vec<Result<Manifest, ManifestProblem>> {
         join_all(self.replicas.iter().map(|r| self.fetch_manifest(r, key))).await
     }
 
@@ -50,7 +62,11 @@ impl Store {
     /// than the newest version seen here wins; with `latest`, every provider is asked
     /// and the newest valid version wins. Either way the chosen version is recorded as
     /// seen, so a provider rolled back later cannot serve an older one.
-    pub(crate) async fn resolve_manifest(&self, key: &Key, latest: bool) -> Result<(Manifest, usize), StoreError> {
+    pub(crate) async fn resolve_manifest(
+        &self,
+        key: &Key,
+        latest: bool,
+    ) -> Result<(Manifest, usize), StoreError> {
         let seen = self.versions_seen(key)?;
         let mut failures = Failures::default();
         let mut best: Option<(Manifest, usize)> = None;
@@ -80,7 +96,9 @@ impl Store {
         } else {
             for (index, replica) in self.replicas.iter().enumerate() {
                 let fetched = self.fetch_manifest(replica, key).await;
-                let valid = fetched.as_ref().is_ok_and(|m| seen.is_none_or(|s| m.body.version >= s));
+                let valid = fetched
+                    .as_ref()
+                    .is_ok_and(|m| seen.is_none_or(|s| m.body.version >= s));
                 consider(index, fetched);
                 if valid {
                     break;
@@ -88,11 +106,17 @@ impl Store {
             }
         }
         let Some((manifest, index)) = best else {
-            return Err(StoreError::NoValidCopy { key: key.to_string(), failures });
+            return Err(StoreError::NoValidCopy {
+                key: key.to_string(),
+                failures,
+            });
         };
         self.record_seen(key, manifest.body.version)?;
         if manifest.body.deleted {
-            return Err(StoreError::Deleted { key: key.to_string(), version: manifest.body.version });
+            return Err(StoreError::Deleted {
+                key: key.to_string(),
+                version: manifest.body.version,
+            });
         }
         Ok((manifest, index))
     }
@@ -111,10 +135,14 @@ impl Store {
     }
 
     pub(crate) fn versions_seen(&self, key: &Key) -> Result<Option<u64>, StoreError> {
-        self.versions.get(&self.signer, key.as_str()).map_err(|e| StoreError::State(e.to_string()))
+        self.versions
+            .get(&self.signer, key.as_str())
+            .map_err(|e| StoreError::State(e.to_string()))
     }
 
     pub(crate) fn record_seen(&self, key: &Key, version: u64) -> Result<(), StoreError> {
-        self.versions.record(&self.signer, key.as_str(), version).map_err(|e| StoreError::State(e.to_string()))
+        self.versions
+            .record(&self.signer, key.as_str(), version)
+            .map_err(|e| StoreError::State(e.to_string()))
     }
 }

@@ -28,11 +28,15 @@ pub use put::{ProviderOutcome, PutReport};
 
 /// The data key under which content-addressed (immutable) objects live.
 pub fn immutable_key(sha256_hex: &str) -> Result<Key, StoreError> {
-    let valid = sha256_hex.len() == 64 && sha256_hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    let valid = sha256_hex.len() == 64
+        && sha256_hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
     if !valid {
         return Err(StoreError::BadHash(sha256_hex.to_owned()));
     }
-    Key::parse(&format!(".mirra/sha256/{sha256_hex}")).map_err(|e| StoreError::BadHash(e.to_string()))
+    Key::parse(&format!(".mirra/sha256/{sha256_hex}"))
+        .map_err(|e| StoreError::BadHash(e.to_string()))
 }
 
 /// Everything a store operation needs besides its arguments.

@@ -54,7 +54,12 @@ impl Store {
     ///
     /// # Errors
     /// `QuorumNotMet`/`RequiredFailed` naming each failed provider, or an input error.
-    pub async fn put(&self, key: &Key, input: impl AsyncRead + Unpin, content_type: &str) -> Result<PutReport, StoreError> {
+    pub async fn put(
+        &self,
+        key: &Key,
+        input: impl AsyncRead + Unpin,
+        content_type: &str,
+    ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
         let version = self.next_version(key).await?;
 
@@ -114,16 +119,24 @@ impl Store {
         manifest: &Manifest,
         earlier: Vec<Result<(), String>>,
     ) -> Vec<ProviderOutcome> {
-        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
+        let storage_key =
+            Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
         let json = Arc::new(manifest.to_json());
         let writes = self.replicas.iter().zip(earlier).map(|(replica, earlier)| {
             let (storage_key, json) = (storage_key.clone(), json.clone());
             async move {
                 let error = match earlier {
                     Err(e) => Some(e),
-                    Ok(()) => replica.put(&storage_key, json).await.err().map(|e| format!("manifest: {e}")),
+                    Ok(()) => replica
+                        .put(&storage_key, json)
+                        .await
+                        .err()
+                        .map(|e| format!("manifest: {e}")),
                 };
-                ProviderOutcome { provider: replica.name().to_owned(), error }
+                ProviderOutcome {
+                    provider: replica.name().to_owned(),
+                    error,
+                }
             }
         });
         join_all(writes).await
@@ -131,7 +144,12 @@ impl Store {
 
     /// Applies the write policy to per-provider outcomes, records the version as seen and
     /// journals the providers that missed it.
-    pub(crate) fn settle(&self, key: &Key, version: u64, outcomes: &[ProviderOutcome]) -> Result<(), StoreError> {
+    pub(crate) fn settle(
+        &self,
+        key: &Key,
+        version: u64,
+        outcomes: &[ProviderOutcome],
+    ) -> Result<(), StoreError> {
         let mut failures = Failures::default();
         let mut required_failed = Failures::default();
         for (replica, outcome) in self.replicas.iter().zip(outcomes) {
@@ -141,9 +159,14 @@ impl Store {
                     if replica.settings().required {
                         required_failed.add(&outcome.provider, reason);
                     }
-                    self.journal.add(&outcome.provider, key.as_str()).map_err(|e| StoreError::State(e.to_string()))?;
+                    self.journal
+                        .add(&outcome.provider, key.as_str())
+                        .map_err(|e| StoreError::State(e.to_string()))?;
                 }
-                None => self.journal.remove(&outcome.provider, key.as_str()).map_err(|e| StoreError::State(e.to_string()))?,
+                None => self
+                    .journal
+                    .remove(&outcome.provider, key.as_str())
+                    .map_err(|e| StoreError::State(e.to_string()))?,
             }
         }
         let committed = outcomes.len() - failures.0.len();
@@ -152,10 +175,18 @@ impl Store {
             self.record_seen(key, version)?;
         }
         if committed < needed {
-            return Err(StoreError::QuorumNotMet { key: key.to_string(), needed, committed, failures });
+            return Err(StoreError::QuorumNotMet {
+                key: key.to_string(),
+                needed,
+                committed,
+                failures,
+            });
         }
         if !required_failed.0.is_empty() {
-            return Err(StoreError::RequiredFailed { key: key.to_string(), failures: required_failed });
+            return Err(StoreError::RequiredFailed {
+                key: key.to_string(),
+                failures: required_failed,
+            });
         }
         Ok(())
     }
@@ -191,7 +222,11 @@ async fn fan_out(
 
 /// One provider's side of a put: begin, write every piece, commit on `Commit`, abort if
 /// the input ends without it. Returns why it failed, for the report.
-async fn stream_to(replica: Replica, key: Key, mut rx: mpsc::Receiver<Piece>) -> Result<(), String> {
+async fn stream_to(
+    replica: Replica,
+    key: Key,
+    mut rx: mpsc::Receiver<Piece>,
+) -> Result<(), String> {
     if !replica.can(Capabilities::WRITE) {
         return Err(DriverError::unsupported("write").to_string());
     }
@@ -212,5 +247,8 @@ async fn stream_to(replica: Replica, key: Key, mut rx: mpsc::Receiver<Piece>) ->
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }

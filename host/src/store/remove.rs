@@ -20,20 +20,25 @@ impl Store {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let tombstone = ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
+        let tombstone =
+            ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
         let earlier = vec![Ok(()); self.replicas.len()];
         let mut outcomes = self.write_manifests(key, &tombstone, earlier).await;
         let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
-        let deletes = self.replicas.iter().zip(tombstoned).map(|(replica, tombstoned)| async move {
-            if !tombstoned {
-                return None;
-            }
-            match replica.delete(key).await {
-                Ok(()) => None,
-                Err(e) if e.kind == ErrorKind::NotFound => None,
-                Err(e) => Some(format!("tombstone written, bytes not deleted: {e}")),
-            }
-        });
+        let deletes =
+            self.replicas
+                .iter()
+                .zip(tombstoned)
+                .map(|(replica, tombstoned)| async move {
+                    if !tombstoned {
+                        return None;
+                    }
+                    match replica.delete(key).await {
+                        Ok(()) => None,
+                        Err(e) if e.kind == ErrorKind::NotFound => None,
+                        Err(e) => Some(format!("tombstone written, bytes not deleted: {e}")),
+                    }
+                });
         for (outcome, delete_error) in outcomes.iter_mut().zip(join_all(deletes).await) {
             if outcome.error.is_none() {
                 outcome.error = delete_error;

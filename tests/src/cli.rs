@@ -1,0 +1,137 @@
+//! Running the `mirra` binary in a throwaway home: its own config, key, state and
+//! three disk providers, found through `MIRRA_DRIVER_PATH`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary HOME with XDG dirs inside, and the `mirra` binary pointed at it.
+pub struct MirraEnv {
+    dir: tempfile::TempDir,
+}
+
+/// What a `mirra` run printed and how it exited.
+pub struct Run {
+    /// Exit status code (`-1` if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Standard output, lossily decoded.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Panics with both streams unless the run exited 0.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code,
+            0,
+            "mirra failed.\nstdout: {}\nstderr: {}",
+            self.stdout_text(),
+            self.stderr
+        );
+        self
+    }
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: o.stdout,
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl MirraEnv {
+    /// An empty home; call [`MirraEnv::init`] for the default config.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A home with `mirra init` already run.
+    pub fn initialized() -> Self {
+        let env = Self::new();
+        env.run(&["init"]).ok();
+        env
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The config file `mirra init` writes.
+    pub fn config_path(&self) -> PathBuf {
+        self.home().join("config/mirra/config.toml")
+    }
+
+    /// The root directory of one of the default disk providers (`disk-a`, ...).
+    pub fn provider_root(&self, name: &str) -> PathBuf {
+        self.home().join("data/mirra/providers").join(name)
+    }
+
+    /// A `mirra` command with this home's environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(crate::mirra_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.home())
+            .env("XDG_CONFIG_HOME", self.home().join("config"))
+            .env("XDG_DATA_HOME", self.home().join("data"))
+            .env("XDG_STATE_HOME", self.home().join("state"))
+            .env("MIRRA_DRIVER_PATH", crate::driver_dir())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `mirra ARGS`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.command(args)
+            .output()
+            .expect("cannot run mirra")
+            .into()
+    }
+
+    /// Runs `mirra ARGS` with `input` on stdin.
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run mirra");
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let input = input.to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let output = child.wait_with_output().expect("mirra did not finish");
+        feeder.join().expect("stdin feeder");
+        output.into()
+    }
+
+    /// Writes `data` to a file in the home and returns its path.
+    pub fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+        let path = self.home().join(name);
+        std::fs::write(&path, data).expect("write input file");
+        path
+    }
+}
+
+impl Default for MirraEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
