@@ -181,13 +181,15 @@ fn black_hole() -> (String, std::thread::JoinHandle<()>) {
 
 #[test]
 fn black_holed_endpoint_times_out_with_unavailable() {
+    // Build and load the library first: the black hole only lives for 30 s.
+    let lib = library();
     let (endpoint, _holder) = black_hole();
     let config = format!(
         "endpoint = \"{endpoint}\"\nbucket = \"{BUCKET}\"\npath_style = true\n\
          access_key_id = \"a\"\nsecret_access_key = \"b\"\n\
          connect_timeout = \"1s\"\ntimeout = \"2s\"\n"
     );
-    let driver = open_loaded(&config);
+    let driver = lib.open(HostContext::default(), &config).unwrap();
     let started = Instant::now();
     let err = driver.stat(&key("anything")).unwrap_err();
     let elapsed = started.elapsed();
