@@ -4,12 +4,16 @@
 //! Data flows one way: CLI/gateway → [`store`] → replicas → drivers. Nothing below the
 //! store knows about signatures; nothing above the replica layer knows about FFI.
 
+pub mod chaos;
+pub mod cli;
+pub mod zonefile;
+pub mod health;
+pub mod providers;
 pub mod config;
 pub mod identity;
-pub mod manifest;
-pub mod state;
 pub mod loader;
+pub mod manifest;
 pub mod replica;
+pub mod state;
 pub mod store;
 pub mod user_key;
-pub mod cli;
