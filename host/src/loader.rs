@@ -59,7 +59,10 @@ fn display_dirs(dirs: &[PathBuf]) -> String {
     if dirs.is_empty() {
         return "any directory (none to search)".into();
     }
-    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Where bare driver names are looked up, in order.
@@ -75,7 +78,10 @@ impl SearchPath {
         if let Some(env) = std::env::var_os("MIRRA_DRIVER_PATH") {
             dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
         }
-        if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        if let Some(exe_dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
             dirs.push(exe_dir);
         }
         dirs.push(crate::config::default_data_dir().join("drivers"));
@@ -136,9 +142,9 @@ impl Loader {
     /// `InsecurePermissions` for a group- or world-writable file, else the
     /// [`LoadError`] that names what is wrong with the file.
     pub fn load(&self, path: &Path) -> Result<DriverLibrary, LoaderError> {
-        let canonical = path
-            .canonicalize()
-            .map_err(|_| LoaderError::MissingFile { path: path.to_path_buf() })?;
+        let canonical = path.canonicalize().map_err(|_| LoaderError::MissingFile {
+            path: path.to_path_buf(),
+        })?;
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(library) = loaded.get(&canonical) {
             return Ok(library.clone());
@@ -154,7 +160,12 @@ impl Loader {
     ///
     /// # Errors
     /// Any [`LoaderError`]; a failing `open` names the file and the driver.
-    pub fn open(&self, search: &SearchPath, driver: &str, config_toml: &str) -> Result<(DriverLibrary, LoadedDriver), LoaderError> {
+    pub fn open(
+        &self,
+        search: &SearchPath,
+        driver: &str,
+        config_toml: &str,
+    ) -> Result<(DriverLibrary, LoadedDriver), LoaderError> {
         let library = self.load(&search.resolve(driver)?)?;
         let opened = library
             .open(HostContext::default(), config_toml)
@@ -169,7 +180,9 @@ impl Loader {
 
 fn check_permissions(path: &Path) -> Result<(), LoaderError> {
     let mode = std::fs::metadata(path)
-        .map_err(|_| LoaderError::MissingFile { path: path.to_path_buf() })?
+        .map_err(|_| LoaderError::MissingFile {
+            path: path.to_path_buf(),
+        })?
         .permissions()
         .mode();
     if mode & 0o022 != 0 {
@@ -193,8 +206,14 @@ mod tests {
         std::fs::write(a.path().join("libmirra_driver_y.so"), b"").unwrap();
         std::fs::write(b.path().join("libmirra_driver_y.so"), b"").unwrap();
         let search = SearchPath::from_dirs(vec![a.path().into(), b.path().into()]);
-        assert_eq!(search.resolve("x").unwrap(), b.path().join("libmirra_driver_x.so"));
-        assert_eq!(search.resolve("y").unwrap(), a.path().join("libmirra_driver_y.so"));
+        assert_eq!(
+            search.resolve("x").unwrap(),
+            b.path().join("libmirra_driver_x.so")
+        );
+        assert_eq!(
+            search.resolve("y").unwrap(),
+            a.path().join("libmirra_driver_y.so")
+        );
         let err = search.resolve("nope").unwrap_err().to_string();
         assert!(err.contains("libmirra_driver_nope.so"), "{err}");
         assert!(err.contains(&a.path().display().to_string()), "{err}");
@@ -208,6 +227,9 @@ mod tests {
         std::fs::write(&path, b"not even a library").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
         let err = Loader::default().load(&path).unwrap_err();
-        assert!(matches!(err, LoaderError::InsecurePermissions { mode: 0o666, .. }), "{err}");
+        assert!(
+            matches!(err, LoaderError::InsecurePermissions { mode: 0o666, .. }),
+            "{err}"
+        );
     }
 }

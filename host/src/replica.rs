@@ -1,15 +1,25 @@
 //! One provider as the store sees it: a loaded driver behind an async handle that runs
-//! each blocking call on tokio's blocking pool, at most `concurrency` at a time, and
-//! gives up on it after a deadline.
+//! each blocking call on tokio's blocking pool, at most `concurrency` at a time, gives up
+//! on it after a deadline, retries transient failures, and keeps the provider's health.
 //!
 //! A call that overruns its deadline keeps its thread and its permit until the driver
-//! returns: a hung driver slowly runs out of permits instead of piling up threads.
+//! returns: a hung driver slowly runs out of permits instead of piling up threads, and
+//! its breaker opens so later calls fail fast without touching it.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mirra_driver_api::{Capabilities, DriverError, DriverInfo, DriverResult, ErrorKind, Key, ListPage, ObjectWriter, StorageDriver};
+use mirra_driver_api::{
+    Capabilities, DriverError, DriverInfo, DriverResult, ErrorKind, Key, ListPage, ObjectWriter,
+    StorageDriver,
+};
 use tokio::sync::Semaphore;
+
+use crate::health::{Admission, BreakerPolicy, Health};
+
+/// First retry backoff; doubled per attempt and jittered by ±50 %.
+const BASE_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How a provider is used, from its `[[provider]]` entry.
 #[derive(Debug, Clone)]
@@ -22,8 +32,14 @@ pub struct ReplicaSettings {
     pub weight: u16,
     /// A put fails unless this provider committed.
     pub required: bool,
-    /// Longest time one driver call may take.
+    /// Longest time one operation may take, retries included.
     pub timeout: Duration,
+    /// Longest time one read call may take before the provider counts as stalled.
+    pub stall_timeout: Duration,
+    /// Retries of a retryable failure.
+    pub retries: u32,
+    /// When the circuit breaker opens.
+    pub breaker: BreakerPolicy,
     /// Driver calls in flight at once.
     pub concurrency: usize,
 }
@@ -35,23 +51,33 @@ pub struct Replica {
     info: Arc<DriverInfo>,
     driver: Arc<dyn StorageDriver>,
     permits: Arc<Semaphore>,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Replica {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replica").field("name", &self.settings.name).field("driver", &self.info.name).finish()
+        f.debug_struct("Replica")
+            .field("name", &self.settings.name)
+            .field("driver", &self.info.name)
+            .finish()
     }
 }
 
 impl Replica {
     /// Wraps an opened driver.
-    pub fn new(settings: ReplicaSettings, info: DriverInfo, driver: Arc<dyn StorageDriver>) -> Self {
+    pub fn new(
+        settings: ReplicaSettings,
+        info: DriverInfo,
+        driver: Arc<dyn StorageDriver>,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let health = Arc::new(Health::new(settings.breaker));
         Self {
             settings: Arc::new(settings),
             info: Arc::new(info),
             driver,
             permits,
+            health,
         }
     }
 
@@ -75,16 +101,27 @@ impl Replica {
         self.info.capabilities.contains(caps)
     }
 
-    /// Runs `f` against the driver on the blocking pool, within the deadline.
+    /// The provider's health record.
+    pub fn health_record(&self) -> &Health {
+        &self.health
+    }
+
+    /// Runs `f` once against the driver on the blocking pool, within `deadline`, unless
+    /// the breaker is open; records the outcome in the provider's health.
     ///
     /// # Errors
-    /// The driver's error, or `Unavailable` when the deadline passed first.
-    pub async fn call<T, F>(&self, op: &'static str, f: F) -> DriverResult<T>
+    /// The driver's error, or `Unavailable` when the deadline passed first or the breaker
+    /// is open.
+    pub async fn call_once<T, F>(&self, op: &'static str, deadline: Duration, f: F) -> DriverResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&dyn StorageDriver) -> DriverResult<T> + Send + 'static,
     {
-        let timeout = self.settings.timeout;
+        if self.health.admit() == Admission::Refused {
+            let last = self.health.snapshot().last_error.unwrap_or_default();
+            return Err(DriverError::unavailable(format!("circuit open after repeated failures (last: {last})")).with_retryable(false));
+        }
+        let started = Instant::now();
         let work = async {
             let permit = self.permits.clone().acquire_owned().await.map_err(|_| DriverError::other("replica closed"))?;
             let driver = self.driver.clone();
@@ -95,34 +132,86 @@ impl Replica {
             .await
             .map_err(|e| DriverError::new(ErrorKind::Panicked, format!("{op} task failed: {e}")))?
         };
-        match tokio::time::timeout(timeout, work).await {
+        let result = match tokio::time::timeout(deadline, work).await {
             Ok(result) => result,
-            Err(_) => Err(DriverError::unavailable(format!("{op} timed out after {timeout:?}"))),
+            Err(_) => Err(DriverError::unavailable(format!("{op} timed out after {deadline:?}"))),
+        };
+        match &result {
+            Ok(_) => self.health.record_success(started.elapsed()),
+            Err(e) if counts_against_provider(e.kind) => self.health.record_failure(&e.to_string()),
+            Err(_) => self.health.record_success(started.elapsed()),
         }
+        result
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or the retries or the operation
+    /// deadline run out, sleeping a jittered exponential backoff between tries.
+    ///
+    /// # Errors
+    /// The last attempt's error.
+    pub async fn retrying<T, Fut>(&self, mut attempt: impl FnMut() -> Fut) -> DriverResult<T>
+    where
+        Fut: Future<Output = DriverResult<T>>,
+    {
+        let give_up_at = Instant::now() + self.settings.timeout;
+        let mut tries = 0;
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            let backoff = jittered(BASE_BACKOFF * 2u32.saturating_pow(tries));
+            if !error.retryable || tries >= self.settings.retries || Instant::now() + backoff >= give_up_at {
+                return Err(error);
+            }
+            tracing::debug!(provider = self.name(), %error, ?backoff, "retrying");
+            tokio::time::sleep(backoff).await;
+            tries += 1;
+        }
+    }
+
+    /// [`Replica::call_once`] with the operation deadline, retried.
+    pub async fn call<T, F>(&self, op: &'static str, f: F) -> DriverResult<T>
+    where
+        T: Send + 'static,
+        F: Fn(&dyn StorageDriver) -> DriverResult<T> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        self.retrying(|| {
+            let f = f.clone();
+            self.call_once(op, self.settings.timeout, move |d| f(d))
+        })
+        .await
     }
 
     /// Size of `key`.
     pub async fn stat(&self, key: &Key) -> DriverResult<u64> {
         let key = key.clone();
-        self.call("stat", move |d| d.stat(&key).map(|m| m.size)).await
+        self.call("stat", move |d| d.stat(&key).map(|m| m.size))
+            .await
     }
 
     /// Reads `len` bytes at `offset` into `buf` (resized to what was read), looping over
-    /// short reads; fewer bytes only at the end of the object.
-    pub async fn read_range(&self, key: &Key, offset: u64, len: usize, mut buf: Vec<u8>) -> DriverResult<Vec<u8>> {
-        let key = key.clone();
-        self.call("read", move |d| {
-            buf.resize(len, 0);
-            let mut filled = 0;
-            while filled < len {
-                let n = d.read(&key, offset + filled as u64, &mut buf[filled..])?;
-                if n == 0 {
-                    break;
+    /// short reads; fewer bytes only at the end of the object. Each try must finish
+    /// within the stall timeout.
+    pub async fn read_range(&self, key: &Key, offset: u64, len: usize, buf: Vec<u8>) -> DriverResult<Vec<u8>> {
+        let mut spare = Some(buf);
+        self.retrying(|| {
+            let key = key.clone();
+            let mut buf = spare.take().unwrap_or_default();
+            self.call_once("read", self.settings.stall_timeout, move |d| {
+                buf.resize(len, 0);
+                let mut filled = 0;
+                while filled < len {
+                    let n = d.read(&key, offset + filled as u64, &mut buf[filled..])?;
+                    if n == 0 {
+                        break;
+                    }
+                    filled += n;
                 }
-                filled += n;
-            }
-            buf.truncate(filled);
-            Ok(buf)
+                buf.truncate(filled);
+                Ok(buf)
+            })
         })
         .await
     }
@@ -131,7 +220,9 @@ impl Replica {
     pub async fn read_small(&self, key: &Key, limit: usize) -> DriverResult<Vec<u8>> {
         let data = self.read_range(key, 0, limit + 1, Vec::new()).await?;
         if data.len() > limit {
-            return Err(DriverError::invalid_input(format!("{key} is larger than {limit} bytes")));
+            return Err(DriverError::invalid_input(format!(
+                "{key} is larger than {limit} bytes"
+            )));
         }
         Ok(data)
     }
@@ -149,9 +240,15 @@ impl Replica {
     }
 
     /// One page of a listing.
-    pub async fn list(&self, prefix: &str, cursor: Option<String>, limit: u32) -> DriverResult<ListPage> {
+    pub async fn list(
+        &self,
+        prefix: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> DriverResult<ListPage> {
         let prefix = prefix.to_owned();
-        self.call("list", move |d| d.list(&prefix, cursor.as_deref(), limit)).await
+        self.call("list", move |d| d.list(&prefix, cursor.as_deref(), limit))
+            .await
     }
 
     /// Every key under `prefix`, following cursors.
@@ -182,8 +279,13 @@ impl Replica {
     /// Starts a streamed write.
     pub async fn begin_write(&self, key: &Key) -> DriverResult<ReplicaWriter> {
         let key = key.clone();
-        let writer = self.call("begin_write", move |d| d.begin_write(&key)).await?;
-        Ok(ReplicaWriter { replica: self.clone(), writer: Some(writer) })
+        let writer = self
+            .call("begin_write", move |d| d.begin_write(&key))
+            .await?;
+        Ok(ReplicaWriter {
+            replica: self.clone(),
+            writer: Some(writer),
+        })
     }
 }
 
@@ -196,10 +298,14 @@ pub struct ReplicaWriter {
 impl ReplicaWriter {
     /// Appends `data`.
     pub async fn write(&mut self, data: Arc<Vec<u8>>) -> DriverResult<()> {
-        let mut writer = self.writer.take().ok_or_else(|| DriverError::other("writer already failed"))?;
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| DriverError::other("writer already failed"))?;
+        let timeout = self.replica.settings.timeout;
         let (writer, result) = self
             .replica
-            .call("write", move |_| {
+            .call_once("write", timeout, move |_| {
                 let result = writer.write(&data);
                 Ok((writer, result))
             })
@@ -210,15 +316,31 @@ impl ReplicaWriter {
 
     /// Makes the object visible.
     pub async fn commit(mut self) -> DriverResult<()> {
-        let writer = self.writer.take().ok_or_else(|| DriverError::other("writer already failed"))?;
-        self.replica.call("commit", move |_| writer.commit()).await
+        let writer = self
+            .writer
+            .take()
+            .ok_or_else(|| DriverError::other("writer already failed"))?;
+        self.replica.call_once("commit", self.replica.settings.timeout, move |_| writer.commit()).await
     }
 
     /// Discards what was written.
     pub async fn abort(mut self) -> DriverResult<()> {
         match self.writer.take() {
-            Some(writer) => self.replica.call("abort", move |_| writer.abort()).await,
+            Some(writer) => self.replica.call_once("abort", self.replica.settings.timeout, move |_| writer.abort()).await,
             None => Ok(()),
         }
     }
+}
+
+/// Whether an error says the provider is unwell, as opposed to answering a question
+/// (`NotFound`) or refusing a request (`InvalidInput`, `Unsupported`, `Conflict`).
+fn counts_against_provider(kind: ErrorKind) -> bool {
+    matches!(kind, ErrorKind::Unavailable | ErrorKind::Panicked | ErrorKind::PermissionDenied | ErrorKind::Other)
+}
+
+/// `base` scaled by a factor in [0.5, 1.5), so retrying clients do not march in step.
+fn jittered(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    base.mul_f64(factor)
 }

@@ -37,7 +37,16 @@ mod tests {
     fn reserved_prefix_and_traversal_are_refused() {
         assert!(parse_user_key("photos/cat.jpg").is_ok());
         assert!(parse_user_key(".mirrage/x").is_ok());
-        for bad in [".mirra", ".mirra/manifests/x.json", "../x", "/abs", "a//b", "a\\b", "a\0b", ""] {
+        for bad in [
+            ".mirra",
+            ".mirra/manifests/x.json",
+            "../x",
+            "/abs",
+            "a//b",
+            "a\\b",
+            "a\0b",
+            "",
+        ] {
             assert!(parse_user_key(bad).is_err(), "{bad:?} was accepted");
         }
     }

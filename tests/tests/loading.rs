@@ -22,12 +22,20 @@ fn a_missing_driver_names_every_directory_searched() {
     let err = Loader::default().open(&search, "sia", "").unwrap_err();
     assert!(matches!(err, LoaderError::NotFound { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("libmirra_driver_sia.so") && msg.contains(&dir.path().display().to_string()), "{msg}");
+    assert!(
+        msg.contains("libmirra_driver_sia.so") && msg.contains(&dir.path().display().to_string()),
+        "{msg}"
+    );
 
     let missing = dir.path().join("nowhere/libmirra_driver_x.so");
-    let err = Loader::default().open(&search, missing.to_str().unwrap(), "").unwrap_err();
+    let err = Loader::default()
+        .open(&search, missing.to_str().unwrap(), "")
+        .unwrap_err();
     assert!(matches!(err, LoaderError::MissingFile { .. }), "{err:?}");
-    assert!(err.to_string().contains("nowhere/libmirra_driver_x.so"), "{err}");
+    assert!(
+        err.to_string().contains("nowhere/libmirra_driver_x.so"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -36,16 +44,25 @@ fn a_file_that_is_not_a_library_is_refused() {
     let path = dir.path().join("libmirra_driver_text.so");
     std::fs::write(&path, "#!/bin/sh\necho I am not an ELF file\n").unwrap();
     let err = Loader::default().load(&path).unwrap_err();
-    assert!(matches!(err, LoaderError::Load(LoadError::NotALibrary { .. })), "{err:?}");
+    assert!(
+        matches!(err, LoaderError::Load(LoadError::NotALibrary { .. })),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains(&path.display().to_string()) && msg.contains("shared library"), "{msg}");
+    assert!(
+        msg.contains(&path.display().to_string()) && msg.contains("shared library"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_library_that_is_not_a_driver_is_refused() {
     let path = cdylib("mirra_fixture_not_a_driver");
     let err = Loader::default().load(&path).unwrap_err();
-    assert!(matches!(err, LoaderError::Load(LoadError::NotADriver { .. })), "{err:?}");
+    assert!(
+        matches!(err, LoaderError::Load(LoadError::NotADriver { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("not a mirra driver"), "{err}");
 }
 
@@ -59,7 +76,11 @@ fn an_incompatible_layout_says_what_differs() {
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(!differences.starts_with("0 error"), "{differences}");
-    assert!(differences.len() < 4000, "the summary should be short, got {} bytes", differences.len());
+    assert!(
+        differences.len() < 4000,
+        "the summary should be short, got {} bytes",
+        differences.len()
+    );
     assert!(differences.contains("Error"), "{differences}");
 }
 
@@ -68,7 +89,9 @@ fn a_failing_open_carries_the_drivers_message() {
     let loader = Loader::default();
     let search = SearchPath::from_dirs(vec![]);
     let path = cdylib("mirra_fixture_panic_driver");
-    let err = loader.open(&search, path.to_str().unwrap(), "mode = \"fail_open\"").unwrap_err();
+    let err = loader
+        .open(&search, path.to_str().unwrap(), "mode = \"fail_open\"")
+        .unwrap_err();
     let LoaderError::Open { driver, source, .. } = &err else {
         panic!("expected an open failure, got {err:?}");
     };
@@ -82,12 +105,17 @@ fn a_panicking_driver_becomes_an_error_and_the_host_keeps_running() {
     let loader = Loader::default();
     let search = SearchPath::from_dirs(vec![]);
     let panic_path = cdylib("mirra_fixture_panic_driver");
-    let (_, panicky) = loader.open(&search, panic_path.to_str().unwrap(), "mode = \"panic\"").unwrap();
+    let (_, panicky) = loader
+        .open(&search, panic_path.to_str().unwrap(), "mode = \"panic\"")
+        .unwrap();
     let key = Key::parse("a/b").unwrap();
     for _ in 0..3 {
         let err = panicky.stat(&key).unwrap_err();
         assert_eq!(err.kind, ErrorKind::Panicked, "{err}");
-        assert!(err.message.contains("fixture driver panics in stat"), "{err}");
+        assert!(
+            err.message.contains("fixture driver panics in stat"),
+            "{err}"
+        );
         let err = panicky.put(&key, b"x").unwrap_err();
         assert_eq!(err.kind, ErrorKind::Panicked, "{err}");
     }
@@ -103,22 +131,39 @@ fn a_panicking_driver_becomes_an_error_and_the_host_keeps_running() {
 #[test]
 fn a_group_writable_driver_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let path = copy_to(dir.path(), &cdylib("mirra_driver_disk"), "libmirra_driver_disk.so");
+    let path = copy_to(
+        dir.path(),
+        &cdylib("mirra_driver_disk"),
+        "libmirra_driver_disk.so",
+    );
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o775)).unwrap();
     let err = Loader::default().load(&path).unwrap_err();
-    assert!(matches!(err, LoaderError::InsecurePermissions { .. }), "{err:?}");
+    assert!(
+        matches!(err, LoaderError::InsecurePermissions { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("chmod go-w"), "{err}");
 }
 
 #[test]
 fn bare_names_resolve_through_the_search_path() {
     let dir = tempfile::tempdir().unwrap();
-    copy_to(dir.path(), &cdylib("mirra_driver_disk"), "libmirra_driver_disk.so");
+    copy_to(
+        dir.path(),
+        &cdylib("mirra_driver_disk"),
+        "libmirra_driver_disk.so",
+    );
     let root = tempfile::tempdir().unwrap();
     let search = SearchPath::from_dirs(vec![dir.path().to_path_buf()]);
     let config = format!("root = {:?}", root.path().display().to_string());
     let (library, driver) = Loader::default().open(&search, "disk", &config).unwrap();
     assert_eq!(library.info().name, "disk");
-    assert_eq!(library.path(), dir.path().join("libmirra_driver_disk.so").canonicalize().unwrap());
+    assert_eq!(
+        library.path(),
+        dir.path()
+            .join("libmirra_driver_disk.so")
+            .canonicalize()
+            .unwrap()
+    );
     driver.health().unwrap();
 }

@@ -34,6 +34,14 @@ pub const MAX_CHUNK_SIZE: u64 = crate::manifest::MAX_CHUNK_SIZE;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default delay before a hedged read asks a second provider.
 pub const DEFAULT_HEDGE_AFTER: Duration = Duration::from_millis(250);
+/// Default deadline for one chunk of a read to arrive before the provider counts as stalled.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default retries of a retryable failure, within the operation's deadline.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Default consecutive failures that open a provider's circuit breaker.
+pub const DEFAULT_BREAKER_FAILURES: u32 = 3;
+/// Default time an open breaker waits before letting one probe through.
+pub const DEFAULT_BREAKER_COOLDOWN: Duration = Duration::from_secs(5);
 /// Default provider priority (lower is tried first, as in RFC 7553).
 pub const DEFAULT_PRIORITY: u16 = 10;
 /// Default provider weight among providers of equal priority.
@@ -90,6 +98,16 @@ pub struct Policy {
     /// Delay before a read also asks the next provider (`"250ms"`).
     #[serde(deserialize_with = "values::de_duration")]
     pub hedge_after: Duration,
+    /// A read chunk that takes longer than this counts as a stall (`"10s"`).
+    #[serde(deserialize_with = "values::de_duration")]
+    pub stall_timeout: Duration,
+    /// Retries of a retryable failure, with jittered exponential backoff (`2`).
+    pub retries: u32,
+    /// Consecutive failures that open a provider's circuit breaker (`3`).
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before one probe call (`"5s"`).
+    #[serde(deserialize_with = "values::de_duration")]
+    pub breaker_cooldown: Duration,
 }
 
 impl Default for Policy {
@@ -99,6 +117,10 @@ impl Default for Policy {
             chunk_size: DEFAULT_CHUNK_SIZE,
             timeout: DEFAULT_TIMEOUT,
             hedge_after: DEFAULT_HEDGE_AFTER,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            retries: DEFAULT_RETRIES,
+            breaker_failures: DEFAULT_BREAKER_FAILURES,
+            breaker_cooldown: DEFAULT_BREAKER_COOLDOWN,
         }
     }
 }

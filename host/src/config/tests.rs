@@ -139,10 +139,10 @@ fn unknown_top_level_and_nested_fields_are_refused() {
         "{message}"
     );
     let message = error(&format!(
-        "[policy]\ntimeout = \"1s\"\nretries = 3\n{MINIMAL_PROVIDER}"
+        "[policy]\ntimeout = \"1s\"\nretires = 3\n{MINIMAL_PROVIDER}"
     ));
     assert!(
-        message.starts_with(&format!("{FILE}:3:1: policy.retries: unknown field")),
+        message.starts_with(&format!("{FILE}:3:1: policy.retires: unknown field")),
         "{message}"
     );
     let message = error(&format!(

@@ -12,6 +12,7 @@ mod put;
 mod remove;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use mirra_driver_api::Key;
 use secp256k1::PublicKey;
@@ -48,6 +49,7 @@ pub struct Store {
     journal: RepairJournal,
     quorum: WriteQuorum,
     chunk_size: u64,
+    hedge_after: Duration,
 }
 
 /// How to build a [`Store`].
@@ -66,6 +68,8 @@ pub struct StoreParts {
     pub quorum: WriteQuorum,
     /// Bytes per verified chunk.
     pub chunk_size: u64,
+    /// How long a read waits for a provider before also asking the next one.
+    pub hedge_after: Duration,
 }
 
 impl Store {
@@ -81,6 +85,7 @@ impl Store {
             journal: parts.journal,
             quorum: parts.quorum,
             chunk_size: parts.chunk_size.max(1),
+            hedge_after: parts.hedge_after,
         }
     }
 
@@ -92,6 +97,30 @@ impl Store {
     /// The public key reads verify against.
     pub fn signer(&self) -> &PublicKey {
         &self.signer
+    }
+
+    /// Provider indices in the order reads should try them: by priority, then providers
+    /// whose breaker is closed, then by recent latency.
+    pub(crate) fn read_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.replicas.len()).collect();
+        order.sort_by(|&a, &b| {
+            let rank = |i: usize| {
+                let r = &self.replicas[i];
+                (r.settings().priority, r.health_record().is_open())
+            };
+            let latency = |i: usize| self.replicas[i].health_record().ewma().unwrap_or(0.0);
+            rank(a).cmp(&rank(b)).then(latency(a).total_cmp(&latency(b)))
+        });
+        order
+    }
+
+    /// How long to wait for `replica` before hedging: the configured delay, or sooner
+    /// when the provider's own 95th percentile says an answer is already overdue.
+    pub(crate) fn hedge_delay(&self, replica: &Replica) -> Duration {
+        match replica.health_record().p95() {
+            Some(p95) => self.hedge_after.min((p95 * 2).max(Duration::from_millis(5))),
+            None => self.hedge_after,
+        }
     }
 
     fn identity(&self) -> Result<&Identity, StoreError> {

@@ -1,0 +1,93 @@
+//! Opening every configured provider: load its driver, open it, wrap it in chaos if
+//! asked, and hand the store a [`Replica`] for it.
+
+use std::sync::Arc;
+
+use mirra_driver_api::{DriverError, DriverResult, HostContext, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver};
+
+use crate::chaos::ChaosDriver;
+use crate::config::{Config, ProviderConfig};
+use crate::health::BreakerPolicy;
+use crate::loader::{Loader, LoaderError, SearchPath};
+use crate::replica::{Replica, ReplicaSettings};
+
+/// Driver calls one provider may have in flight at once.
+const PER_PROVIDER_CONCURRENCY: usize = 16;
+
+/// Opens every provider in `config`.
+///
+/// A driver library that cannot be found or loaded is an error: the config is wrong. A
+/// provider whose driver loads but refuses to open becomes a replica that fails every
+/// call with the reason, so one broken provider never stops reads from the others.
+///
+/// # Errors
+/// The first [`LoaderError`] for a library that cannot be loaded.
+pub fn open_replicas(config: &Config, loader: &Loader) -> Result<Vec<Replica>, LoaderError> {
+    let search = SearchPath::standard(&config.driver_dirs);
+    config.providers.iter().map(|provider| open_replica(config, provider, loader, &search)).collect()
+}
+
+fn open_replica(config: &Config, provider: &ProviderConfig, loader: &Loader, search: &SearchPath) -> Result<Replica, LoaderError> {
+    let library = loader.load(&search.resolve(&provider.driver)?)?;
+    let mut driver: Arc<dyn StorageDriver> = match library.open(HostContext::default(), &provider.driver_config_toml()) {
+        Ok(driver) => Arc::new(driver),
+        Err(source) => {
+            let err = LoaderError::Open { path: library.path().to_path_buf(), driver: library.info().name.clone(), source };
+            tracing::warn!("provider {}: {err}", provider.name);
+            Arc::new(Unopened(err.to_string()))
+        }
+    };
+    if let Some(chaos) = &provider.chaos {
+        driver = Arc::new(ChaosDriver::new(driver, chaos.clone()));
+    }
+    Ok(Replica::new(settings(config, provider), library.info().clone(), driver))
+}
+
+/// The replica settings for `provider` under `config`'s policy.
+pub fn settings(config: &Config, provider: &ProviderConfig) -> ReplicaSettings {
+    let policy = &config.policy;
+    ReplicaSettings {
+        name: provider.name.clone(),
+        priority: provider.priority,
+        weight: provider.weight,
+        required: provider.required,
+        timeout: policy.timeout,
+        stall_timeout: policy.stall_timeout.min(policy.timeout),
+        retries: policy.retries,
+        breaker: BreakerPolicy { failures: policy.breaker_failures, cooldown: policy.breaker_cooldown },
+        concurrency: PER_PROVIDER_CONCURRENCY,
+    }
+}
+
+/// A provider whose driver refused to open: every call reports why.
+struct Unopened(String);
+
+impl Unopened {
+    fn error(&self) -> DriverError {
+        DriverError::unavailable(self.0.clone()).with_retryable(false)
+    }
+}
+
+impl StorageDriver for Unopened {
+    fn stat(&self, _: &Key) -> DriverResult<ObjectMeta> {
+        Err(self.error())
+    }
+    fn read(&self, _: &Key, _: u64, _: &mut [u8]) -> DriverResult<usize> {
+        Err(self.error())
+    }
+    fn put(&self, _: &Key, _: &[u8]) -> DriverResult<()> {
+        Err(self.error())
+    }
+    fn begin_write(&self, _: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        Err(self.error())
+    }
+    fn delete(&self, _: &Key) -> DriverResult<()> {
+        Err(self.error())
+    }
+    fn list(&self, _: &str, _: Option<&str>, _: u32) -> DriverResult<ListPage> {
+        Err(self.error())
+    }
+    fn health(&self) -> DriverResult<()> {
+        Err(self.error())
+    }
+}
