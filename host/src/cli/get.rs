@@ -73,7 +73,7 @@ impl GetCmd {
 
 /// Writes to a temporary file beside `path` and renames it into place only once every
 /// byte verified, so `path` never holds a partial or unverified object.
-async fn get_to_file(
+pub(super) async fn get_to_file(
     store: &Store,
     key: &mirra_driver_api::Key,
     options: GetOptions,

@@ -5,12 +5,16 @@ mod context;
 mod get;
 mod init;
 mod keys;
+mod lookup;
 mod ls;
 mod output;
 mod providers;
 mod put;
+mod repair;
 mod rm;
 mod stat;
+mod verify;
+mod zonefile;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +60,14 @@ enum Command {
     Stat(stat::StatCmd),
     /// Show each provider's driver, capabilities and health.
     Providers(providers::ProvidersCmd),
+    /// Check every copy of every key against the newest signed manifest.
+    Verify(verify::VerifyCmd),
+    /// Copy verified data onto every provider that is missing, stale or corrupt.
+    Repair(repair::RepairCmd),
+    /// Write a zone file: the owner's key and a URI record per provider.
+    Zonefile(zonefile::ZonefileCmd),
+    /// Read an object through an owner's zone file, with no config, verified.
+    Lookup(lookup::LookupCmd),
 }
 
 /// Exit status: the command did what was asked.
@@ -87,6 +99,10 @@ pub fn main() -> ExitCode {
             Command::Ls(cmd) => cmd.run(&globals).await,
             Command::Stat(cmd) => cmd.run(&globals).await,
             Command::Providers(cmd) => cmd.run(&globals).await,
+            Command::Verify(cmd) => cmd.run(&globals).await,
+            Command::Repair(cmd) => cmd.run(&globals).await,
+            Command::Zonefile(cmd) => cmd.run(&globals).await,
+            Command::Lookup(cmd) => cmd.run(&globals).await,
         }
     });
     // Abandon driver calls stuck past their deadline instead of waiting for them.

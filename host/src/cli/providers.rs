@@ -22,7 +22,8 @@ struct ProviderRow {
     priority: u16,
     capabilities: Vec<&'static str>,
     healthy: bool,
-    error: Option<String>,
+    #[serde(flatten)]
+    health: crate::health::HealthSnapshot,
 }
 
 impl ProvidersCmd {
@@ -41,24 +42,25 @@ impl ProvidersCmd {
                 priority: r.settings().priority,
                 capabilities: r.info().capabilities.names(),
                 healthy: health.is_ok(),
-                error: health.err().map(|e| e.to_string()),
+                health: r.health_record().snapshot(),
             })
             .collect();
         if self.json {
             print_json(&rows)?;
         } else {
             for row in &rows {
-                let health = row
-                    .error
-                    .as_deref()
-                    .map(|e| format!("down: {e}"))
-                    .unwrap_or_else(|| "up".into());
+                let state = match &row.health.last_error {
+                    Some(e) if !row.healthy => format!("down: {e}"),
+                    _ => "up".into(),
+                };
+                let latency = row.health.latency_ewma_ms.map(|ms| format!("{ms:.1} ms")).unwrap_or_else(|| "-".into());
                 println!(
-                    "{}  {} {}  priority {}  [{}]  {health}",
+                    "{}  {} {}  priority {}  breaker {:?}  latency {latency}  [{}]  {state}",
                     row.name,
                     row.driver,
                     row.driver_version,
                     row.priority,
+                    row.health.breaker,
                     row.capabilities.join(",")
                 );
             }

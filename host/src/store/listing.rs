@@ -1,5 +1,7 @@
 //! `ls` and `stat`: what each provider holds, as its manifests say.
 
+use std::collections::BTreeSet;
+
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
@@ -63,36 +65,7 @@ impl Store {
     /// # Errors
     /// `NoValidCopy` when no provider could be listed at all.
     pub async fn list(&self, prefix: &str) -> Result<Vec<KeySummary>, StoreError> {
-        let listing_prefix = format!("{MANIFEST_PREFIX}{prefix}");
-        let listable: Vec<_> = self
-            .replicas
-            .iter()
-            .filter(|r| r.can(Capabilities::LIST))
-            .collect();
-        let pages = join_all(listable.iter().map(|r| r.list_all(&listing_prefix))).await;
-        let mut keys = std::collections::BTreeSet::new();
-        let mut failures = super::Failures::default();
-        let mut answered = 0;
-        for (replica, page) in listable.iter().zip(pages) {
-            match page {
-                Ok(entries) => {
-                    answered += 1;
-                    keys.extend(
-                        entries
-                            .iter()
-                            .filter_map(|(k, _)| key_of_manifest_key(k))
-                            .filter_map(|k| Key::parse(k).ok()),
-                    );
-                }
-                Err(e) => failures.add(replica.name(), e),
-            }
-        }
-        if answered == 0 {
-            return Err(StoreError::NoValidCopy {
-                key: prefix.to_owned(),
-                failures,
-            });
-        }
+        let keys = self.manifest_keys(prefix).await?;
         let mut out = Vec::new();
         for key in keys {
             let manifests: Vec<_> = self
@@ -119,6 +92,32 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// Every key with a manifest (live or tombstone) under `prefix` on any provider.
+    ///
+    /// # Errors
+    /// `NoValidCopy` when no provider could be listed at all.
+    pub(crate) async fn manifest_keys(&self, prefix: &str) -> Result<BTreeSet<Key>, StoreError> {
+        let listing_prefix = format!("{MANIFEST_PREFIX}{prefix}");
+        let listable: Vec<_> = self.replicas.iter().filter(|r| r.can(Capabilities::LIST)).collect();
+        let pages = join_all(listable.iter().map(|r| r.list_all(&listing_prefix))).await;
+        let mut keys = BTreeSet::new();
+        let mut failures = super::Failures::default();
+        let mut answered = 0;
+        for (replica, page) in listable.iter().zip(pages) {
+            match page {
+                Ok(entries) => {
+                    answered += 1;
+                    keys.extend(entries.iter().filter_map(|(k, _)| key_of_manifest_key(k)).filter_map(|k| Key::parse(k).ok()));
+                }
+                Err(e) => failures.add(replica.name(), e),
+            }
+        }
+        if answered == 0 {
+            return Err(StoreError::NoValidCopy { key: prefix.to_owned(), failures });
+        }
+        Ok(keys)
     }
 
     /// What every provider holds for `key`.

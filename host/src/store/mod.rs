@@ -10,6 +10,8 @@ mod listing;
 mod manifests;
 mod put;
 mod remove;
+mod repair;
+mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,8 @@ pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
 pub use listing::{KeySummary, ProviderState, ProviderStatus};
 pub use put::{ProviderOutcome, PutReport};
+pub use repair::{RepairAction, RepairReport};
+pub use verify::{CopyReport, CopyState};
 
 /// The data key under which content-addressed (immutable) objects live.
 pub fn immutable_key(sha256_hex: &str) -> Result<Key, StoreError> {

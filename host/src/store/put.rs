@@ -63,28 +63,8 @@ impl Store {
         let identity = self.identity()?;
         let version = self.next_version(key).await?;
 
-        let (senders, tasks): (Vec<_>, Vec<_>) = self
-            .replicas
-            .iter()
-            .map(|replica| {
-                let (tx, rx) = mpsc::channel::<Piece>(QUEUE);
-                let task = tokio::spawn(stream_to(replica.clone(), key.clone(), rx));
-                (tx, task)
-            })
-            .unzip();
-
-        let hashed = fan_out(input, self.chunk_size, &senders).await;
-        if hashed.is_ok() {
-            for tx in &senders {
-                let _ = tx.send(Piece::Commit).await;
-            }
-        }
-        drop(senders);
-        let committed: Vec<Result<(), String>> = join_all(tasks)
-            .await
-            .into_iter()
-            .map(|joined| joined.unwrap_or_else(|e| Err(format!("writer task failed: {e}"))))
-            .collect();
+        let all: Vec<usize> = (0..self.replicas.len()).collect();
+        let (hashed, committed) = self.stream_to_replicas(&all, key, input).await;
         let hasher = hashed?;
 
         let (sha256, chunks, size) = hasher.finish();
@@ -110,6 +90,38 @@ impl Store {
         };
         self.settle(key, version, &report.providers)?;
         Ok(report)
+    }
+
+    /// Reads `input` once and streams it to the providers at `targets` in parallel,
+    /// committing each unless the input failed. Returns the hasher over what was read and,
+    /// per target, whether its bytes committed.
+    pub(crate) async fn stream_to_replicas(
+        &self,
+        targets: &[usize],
+        key: &Key,
+        input: impl AsyncRead + Unpin,
+    ) -> (Result<ChunkHasher, StoreError>, Vec<Result<(), String>>) {
+        let (senders, tasks): (Vec<_>, Vec<_>) = targets
+            .iter()
+            .map(|&index| {
+                let (tx, rx) = mpsc::channel::<Piece>(QUEUE);
+                let task = tokio::spawn(stream_to(self.replicas[index].clone(), key.clone(), rx));
+                (tx, task)
+            })
+            .unzip();
+        let hashed = fan_out(input, self.chunk_size, &senders).await;
+        if hashed.is_ok() {
+            for tx in &senders {
+                let _ = tx.send(Piece::Commit).await;
+            }
+        }
+        drop(senders);
+        let committed = join_all(tasks)
+            .await
+            .into_iter()
+            .map(|joined| joined.unwrap_or_else(|e| Err(format!("writer task failed: {e}"))))
+            .collect();
+        (hashed, committed)
     }
 
     /// Puts `manifest` on every provider whose earlier step succeeded, in parallel.

@@ -137,6 +137,11 @@ pub fn relative_name<'a>(name: &'a str, origin: Option<&str>) -> &'a str {
     writer::relative_name(name, origin)
 }
 
+/// `bytes` as a quoted zone-file string, escaped so that it parses back to `bytes`.
+pub fn quote_string(bytes: &[u8]) -> String {
+    writer::quote(bytes)
+}
+
 /// Whether a name as written ends in an unescaped `.`.
 pub(crate) fn is_absolute(name: &str) -> bool {
     match name.strip_suffix('.') {

@@ -1,0 +1,145 @@
+//! `repair`: bring every provider to the newest valid version, copying verified bytes
+//! from the providers that hold them, including the writes the journal says were missed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use mirra_driver_api::{ErrorKind, Key};
+
+use super::verify::CopyState;
+use super::{Store, StoreError};
+use crate::manifest::{manifest_key, Manifest};
+
+/// One provider's outcome for one key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepairAction {
+    /// The key.
+    pub key: String,
+    /// The provider.
+    pub provider: String,
+    /// What was wrong there.
+    pub was: CopyState,
+    /// `None` when fixed, else why it could not be.
+    pub error: Option<String>,
+}
+
+/// What a repair run did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RepairReport {
+    /// Keys examined.
+    pub keys_checked: usize,
+    /// Copies written or deleted, and copies that could not be.
+    pub actions: Vec<RepairAction>,
+}
+
+impl RepairReport {
+    /// Whether every deficient copy was fixed.
+    pub fn complete(&self) -> bool {
+        self.actions.iter().all(|a| a.error.is_none())
+    }
+}
+
+impl Store {
+    /// Repairs every key under `prefix`, plus the journal's entries under it. Running it
+    /// again right after changes nothing.
+    ///
+    /// # Errors
+    /// Only when no provider can be listed or local state fails; per-copy failures are
+    /// in the report.
+    pub async fn repair(&self, prefix: &str) -> Result<RepairReport, StoreError> {
+        let mut keys: BTreeSet<Key> = self.manifest_keys(prefix).await.unwrap_or_default();
+        let journal = self.journal.list().map_err(|e| StoreError::State(e.to_string()))?;
+        keys.extend(journal.iter().filter(|(_, k)| k.starts_with(prefix)).filter_map(|(_, k)| Key::parse(k).ok()));
+        let mut report = RepairReport { keys_checked: keys.len(), actions: Vec::new() };
+        for key in keys {
+            report.actions.extend(self.repair_key(&key).await?);
+        }
+        Ok(report)
+    }
+
+    async fn repair_key(&self, key: &Key) -> Result<Vec<RepairAction>, StoreError> {
+        let check = self.check_key(key, true).await?;
+        let Some(newest) = check.newest else {
+            return Ok(self
+                .replicas
+                .iter()
+                .zip(check.copies)
+                .map(|(r, was)| RepairAction { key: key.to_string(), provider: r.name().to_owned(), was, error: Some("no valid signed version anywhere".into()) })
+                .collect());
+        };
+        let deficient: Vec<usize> = check.copies.iter().enumerate().filter(|(_, s)| s.is_deficient()).map(|(i, _)| i).collect();
+        for (replica, state) in self.replicas.iter().zip(&check.copies) {
+            if !state.is_deficient() {
+                self.journal.remove(replica.name(), key.as_str()).map_err(|e| StoreError::State(e.to_string()))?;
+            }
+        }
+        if deficient.is_empty() {
+            return Ok(Vec::new());
+        }
+        let outcomes = if newest.body.deleted {
+            self.copy_tombstone(key, &newest, &deficient).await
+        } else {
+            self.copy_object(key, &newest, &deficient).await
+        };
+        let mut actions = Vec::new();
+        for (&index, error) in deficient.iter().zip(outcomes) {
+            let replica = &self.replicas[index];
+            if error.is_none() {
+                self.journal.remove(replica.name(), key.as_str()).map_err(|e| StoreError::State(e.to_string()))?;
+            }
+            actions.push(RepairAction { key: key.to_string(), provider: replica.name().to_owned(), was: check.copies[index].clone(), error });
+        }
+        Ok(actions)
+    }
+
+    /// Streams the verified object to the `targets`, then its manifest.
+    async fn copy_object(&self, key: &Key, manifest: &Manifest, targets: &[usize]) -> Vec<Option<String>> {
+        // The verified read writes into one end of a pipe; the fan-out reads the other.
+        let (mut pipe_in, pipe_out) = tokio::io::duplex(1 << 20);
+        let read = async {
+            let result = self.get_verified(key, manifest, &mut pipe_in).await;
+            drop(pipe_in);
+            result
+        };
+        let ((hashed, committed), read) = tokio::join!(self.stream_to_replicas(targets, key, pipe_out), read);
+        let source_failed = match (read, hashed) {
+            (Err(e), _) => Some(format!("no verified source: {e}")),
+            (Ok(_), Err(e)) => Some(e.to_string()),
+            (Ok(_), Ok(hasher)) if hasher.size() != manifest.body.size => Some("source ended early".into()),
+            (Ok(_), Ok(_)) => None,
+        };
+        if let Some(reason) = source_failed {
+            return vec![Some(reason); targets.len()];
+        }
+        self.put_manifest_on(key, manifest, targets, committed).await
+    }
+
+    /// Writes the tombstone to the `targets` and deletes their bytes.
+    async fn copy_tombstone(&self, key: &Key, tombstone: &Manifest, targets: &[usize]) -> Vec<Option<String>> {
+        let deletes = targets.iter().map(|&i| async move {
+            match self.replicas[i].delete(key).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("delete: {e}")),
+            }
+        });
+        let deleted = join_all(deletes).await;
+        self.put_manifest_on(key, tombstone, targets, deleted).await
+    }
+
+    async fn put_manifest_on(&self, key: &Key, manifest: &Manifest, targets: &[usize], earlier: Vec<Result<(), String>>) -> Vec<Option<String>> {
+        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
+        let json = Arc::new(manifest.to_json());
+        let writes = targets.iter().zip(earlier).map(|(&i, earlier)| {
+            let (storage_key, json) = (storage_key.clone(), json.clone());
+            async move {
+                match earlier {
+                    Err(e) => Some(e),
+                    Ok(()) => self.replicas[i].put(&storage_key, json).await.err().map(|e| format!("manifest: {e}")),
+                }
+            }
+        });
+        join_all(writes).await
+    }
+}

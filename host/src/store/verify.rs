@@ -1,0 +1,151 @@
+//! `verify`: what every provider holds for every key, checked against the newest valid
+//! signed manifest, down to every chunk's hash unless asked to be fast.
+
+use futures::stream::{self, StreamExt};
+use mirra_driver_api::{ErrorKind, Key};
+
+use super::manifests::ManifestProblem;
+use super::{Store, StoreError};
+use crate::manifest::Manifest;
+
+/// Keys checked at once.
+const KEYS_IN_FLIGHT: usize = 4;
+
+/// What one provider holds for one key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
+pub enum CopyState {
+    /// The newest version, and its bytes verify.
+    Ok,
+    /// The newest version is a tombstone, and this provider has it.
+    Deleted,
+    /// No manifest for the key.
+    Missing,
+    /// An older version than the newest valid one.
+    Stale(String),
+    /// The manifest is current but the bytes are missing or do not match it.
+    Corrupt(String),
+    /// The manifest is malformed or not validly signed by the owner.
+    BadSignature(String),
+    /// The provider did not answer.
+    Unreachable(String),
+}
+
+impl CopyState {
+    /// Whether `repair` has something to do here.
+    pub fn is_deficient(&self) -> bool {
+        !matches!(self, Self::Ok | Self::Deleted)
+    }
+}
+
+/// One row of a verify report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CopyReport {
+    /// The key.
+    pub key: String,
+    /// The provider.
+    pub provider: String,
+    /// The newest valid version of the key anywhere.
+    pub newest_version: Option<u64>,
+    /// The verdict.
+    #[serde(flatten)]
+    pub state: CopyState,
+}
+
+/// The newest valid manifest of a key and every provider's state against it.
+pub(crate) struct KeyCheck {
+    pub(crate) newest: Option<Manifest>,
+    pub(crate) copies: Vec<CopyState>,
+}
+
+impl Store {
+    /// Checks every key under `prefix` on every provider. `fast` compares manifests and
+    /// sizes only; otherwise every chunk is read and hashed.
+    ///
+    /// # Errors
+    /// When no provider can be listed, or local state fails.
+    pub async fn verify(&self, prefix: &str, fast: bool) -> Result<Vec<CopyReport>, StoreError> {
+        let keys = self.manifest_keys(prefix).await?;
+        let checks: Vec<(Key, Result<KeyCheck, StoreError>)> = stream::iter(keys)
+            .map(|key| async move {
+                let check = self.check_key(&key, !fast).await;
+                (key, check)
+            })
+            .buffered(KEYS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut rows = Vec::new();
+        for (key, check) in checks {
+            let check = check?;
+            let newest_version = check.newest.as_ref().map(|m| m.body.version);
+            for (replica, state) in self.replicas.iter().zip(check.copies) {
+                rows.push(CopyReport { key: key.to_string(), provider: replica.name().to_owned(), newest_version, state });
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every provider's state for `key`, against the newest valid manifest no older than
+    /// the newest version seen here.
+    pub(crate) async fn check_key(&self, key: &Key, full: bool) -> Result<KeyCheck, StoreError> {
+        let seen = self.versions_seen(key)?;
+        let fetched = self.fetch_all_manifests(key).await;
+        let newest = fetched
+            .iter()
+            .filter_map(|m| m.as_ref().ok())
+            .filter(|m| seen.is_none_or(|s| m.body.version >= s))
+            .max_by_key(|m| m.body.version)
+            .cloned();
+        if let Some(m) = &newest {
+            self.record_seen(key, m.body.version)?;
+        }
+        let mut copies = Vec::with_capacity(self.replicas.len());
+        for (index, manifest) in fetched.into_iter().enumerate() {
+            copies.push(self.judge_copy(index, key, manifest, newest.as_ref(), full).await);
+        }
+        Ok(KeyCheck { newest, copies })
+    }
+
+    async fn judge_copy(&self, index: usize, key: &Key, held: Result<Manifest, ManifestProblem>, newest: Option<&Manifest>, full: bool) -> CopyState {
+        let held = match held {
+            Ok(m) => m,
+            Err(ManifestProblem::Missing) => return CopyState::Missing,
+            Err(ManifestProblem::Unreachable(why)) => return CopyState::Unreachable(why),
+            Err(ManifestProblem::Invalid(why)) => return CopyState::BadSignature(why),
+        };
+        let Some(newest) = newest else {
+            return CopyState::Stale(format!("version {} is older than a version already seen", held.body.version));
+        };
+        if held.body.version < newest.body.version {
+            return CopyState::Stale(format!("version {} of {}", held.body.version, newest.body.version));
+        }
+        if held.body.deleted {
+            return CopyState::Deleted;
+        }
+        let replica = &self.replicas[index];
+        if !full {
+            return match replica.stat(key).await {
+                Ok(size) if size == held.body.size => CopyState::Ok,
+                Ok(size) => CopyState::Corrupt(format!("{size} bytes stored, manifest says {}", held.body.size)),
+                Err(e) if e.kind == ErrorKind::NotFound => CopyState::Corrupt("bytes missing".into()),
+                Err(e) => CopyState::Unreachable(e.to_string()),
+            };
+        }
+        let mut buf = Vec::new();
+        for chunk in 0..held.body.chunks.len() {
+            let Some((offset, len)) = held.chunk_range(chunk) else { break };
+            match replica.read_range(key, offset, len as usize, buf).await {
+                Ok(data) if held.verify_chunk(chunk, &data) => buf = data,
+                Ok(data) if (data.len() as u64) < len => return CopyState::Corrupt(format!("chunk {chunk} short: {} of {len} bytes", data.len())),
+                Ok(_) => return CopyState::Corrupt(format!("chunk {chunk} does not match its hash")),
+                Err(e) if e.kind == ErrorKind::NotFound => return CopyState::Corrupt("bytes missing".into()),
+                Err(e) => return CopyState::Unreachable(e.to_string()),
+            }
+        }
+        // Extra bytes past the signed size would reach a plain HTTP reader.
+        match replica.stat(key).await {
+            Ok(size) if size != held.body.size => CopyState::Corrupt(format!("{size} bytes stored, manifest says {}", held.body.size)),
+            _ => CopyState::Ok,
+        }
+    }
+}
