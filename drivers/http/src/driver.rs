@@ -15,6 +15,10 @@ use crate::errors::{io_error, status_error, transport_error};
 use crate::webdav;
 use crate::writer::SpoolWriter;
 
+/// Bodies up to this size are PUT before checking the parent collection: they fit in
+/// the socket buffers, so a 409 for a missing parent is always read.
+const OPTIMISTIC_PUT_LIMIT: usize = 64 * 1024;
+
 /// What the driver and its writers share.
 pub(crate) struct Remote {
     pub client: Client,
@@ -202,6 +206,11 @@ impl StorageDriver for HttpDriver {
 
     fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
         self.remote.check_writable("put")?;
+        if data.len() > OPTIMISTIC_PUT_LIMIT {
+            // A server refusing a large body with 409 may close the connection before
+            // the client reads the 409; check the parent first instead.
+            webdav::ensure_parent(&self.remote, key)?;
+        }
         self.remote
             .put_with_parents(key, &|| Ok(Body::from(data.to_vec())))
     }
