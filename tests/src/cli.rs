@@ -135,3 +135,66 @@ impl Default for MirraEnv {
         Self::new()
     }
 }
+
+/// One `[[provider]]` entry for [`MirraEnv::write_config`].
+pub struct ProviderSpec {
+    /// The provider's name.
+    pub name: String,
+    /// Lower is read first.
+    pub priority: u16,
+    /// The driver: `disk`, or a path to a fixture `.so`.
+    pub driver: String,
+    /// The `[provider.config]` body, TOML.
+    pub config: String,
+    /// An optional `[provider.chaos]` body, TOML.
+    pub chaos: Option<String>,
+}
+
+impl ProviderSpec {
+    /// A disk provider rooted where `mirra init` put `name`.
+    pub fn disk(env: &MirraEnv, name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            priority: 10,
+            driver: "disk".into(),
+            config: format!("root = {:?}\n", env.provider_root(name).display().to_string()),
+            chaos: None,
+        }
+    }
+
+    /// The same provider with a `[provider.chaos]` table.
+    pub fn with_chaos(mut self, chaos: &str) -> Self {
+        self.chaos = Some(chaos.to_owned());
+        self
+    }
+
+    /// The same provider at another priority.
+    pub fn with_priority(mut self, priority: u16) -> Self {
+        self.priority = priority;
+        self
+    }
+}
+
+impl MirraEnv {
+    /// Replaces the config with `policy` (the `[policy]` body) and `providers`, keeping
+    /// the key `mirra init` made.
+    pub fn write_config(&self, policy: &str, providers: &[ProviderSpec]) {
+        let key_file = self.home().join("data/mirra/key");
+        let mut text = format!("[identity]\nkey_file = {:?}\n\n[policy]\n{policy}\n", key_file.display().to_string());
+        for p in providers {
+            text.push_str(&format!(
+                "\n[[provider]]\nname = {:?}\ndriver = {:?}\npriority = {}\n[provider.config]\n{}",
+                p.name, p.driver, p.priority, p.config
+            ));
+            if let Some(chaos) = &p.chaos {
+                text.push_str(&format!("[provider.chaos]\n{chaos}\n"));
+            }
+        }
+        std::fs::write(self.config_path(), text).expect("write config");
+    }
+
+    /// The three default disk providers.
+    pub fn default_disks(&self) -> Vec<ProviderSpec> {
+        ["disk-a", "disk-b", "disk-c"].iter().map(|n| ProviderSpec::disk(self, n)).collect()
+    }
+}

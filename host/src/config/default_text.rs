@@ -30,7 +30,7 @@ pub fn default_config_text(key_file: &Path, providers_root: &Path) -> String {
          write_quorum = \"majority\"                  # a number, \"all\" or \"majority\"\n\
          chunk_size = \"4MiB\"\n\
          timeout = \"30s\"\n\
-         hedge_after = \"250ms\"\n\
+         # hedge_after = \"250ms\"                 # default: twice each provider's p95 latency\n\
          \n\
          # Three local directories: a put survives losing any one of them.\n\
          {a}\n{b}\n{c}",

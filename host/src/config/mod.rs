@@ -34,6 +34,8 @@ pub const MAX_CHUNK_SIZE: u64 = crate::manifest::MAX_CHUNK_SIZE;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default delay before a hedged read asks a second provider.
 pub const DEFAULT_HEDGE_AFTER: Duration = Duration::from_millis(250);
+/// The shortest automatic hedge delay: below this, hedging only doubles the load.
+pub const MIN_HEDGE_AFTER: Duration = Duration::from_millis(5);
 /// Default deadline for one chunk of a read to arrive before the provider counts as stalled.
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default retries of a retryable failure, within the operation's deadline.
@@ -95,9 +97,11 @@ pub struct Policy {
     /// Deadline for one driver operation (`"30s"`).
     #[serde(deserialize_with = "values::de_duration")]
     pub timeout: Duration,
-    /// Delay before a read also asks the next provider (`"250ms"`).
-    #[serde(deserialize_with = "values::de_duration")]
-    pub hedge_after: Duration,
+    /// Delay before a read also asks the next provider (`"250ms"`). Unset, it follows
+    /// each provider's recent latency: twice its p95, at least [`MIN_HEDGE_AFTER`], and
+    /// [`DEFAULT_HEDGE_AFTER`] until there are samples.
+    #[serde(deserialize_with = "values::de_opt_duration")]
+    pub hedge_after: Option<Duration>,
     /// A read chunk that takes longer than this counts as a stall (`"10s"`).
     #[serde(deserialize_with = "values::de_duration")]
     pub stall_timeout: Duration,
@@ -116,7 +120,7 @@ impl Default for Policy {
             write_quorum: WriteQuorum::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             timeout: DEFAULT_TIMEOUT,
-            hedge_after: DEFAULT_HEDGE_AFTER,
+            hedge_after: None,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             retries: DEFAULT_RETRIES,
             breaker_failures: DEFAULT_BREAKER_FAILURES,

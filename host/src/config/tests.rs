@@ -60,7 +60,7 @@ fn design_example_parses() {
     assert_eq!(config.policy.write_quorum, WriteQuorum::Majority);
     assert_eq!(config.policy.chunk_size, 4 << 20);
     assert_eq!(config.policy.timeout, Duration::from_secs(30));
-    assert_eq!(config.policy.hedge_after, Duration::from_millis(250));
+    assert_eq!(config.policy.hedge_after, Some(Duration::from_millis(250)));
     assert_eq!(config.providers.len(), 2);
     let laptop = &config.providers[0];
     assert_eq!(
@@ -92,7 +92,7 @@ fn defaults_fill_a_minimal_config() {
     assert_eq!(config.identity.key_file, default_data_dir().join("key"));
     assert_eq!(config.policy.chunk_size, DEFAULT_CHUNK_SIZE);
     assert_eq!(config.policy.timeout, DEFAULT_TIMEOUT);
-    assert_eq!(config.policy.hedge_after, DEFAULT_HEDGE_AFTER);
+    assert_eq!(config.policy.hedge_after, None);
     assert_eq!(config.policy.write_quorum, WriteQuorum::Majority);
     assert!(config.driver_dirs.is_empty());
     assert!(config.providers[0].config.is_empty());

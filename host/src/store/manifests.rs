@@ -1,6 +1,9 @@
 //! Fetching, checking and choosing manifests across providers.
 
+use std::sync::Arc;
+
 use futures::future::join_all;
+use futures::stream::{FuturesUnordered, StreamExt};
 use mirra_driver_api::{ErrorKind, Key};
 
 use super::{Failures, Store, StoreError};
@@ -94,14 +97,35 @@ impl Store {
                 consider(index, fetched);
             }
         } else {
-            for (index, replica) in self.replicas.iter().enumerate() {
-                let fetched = self.fetch_manifest(replica, key).await;
-                let valid = fetched
-                    .as_ref()
-                    .is_ok_and(|m| seen.is_none_or(|s| m.body.version >= s));
-                consider(index, fetched);
-                if valid {
-                    break;
+            // Ask providers in read order; a slow one is hedged with the next, and the
+            // first usable manifest to arrive wins.
+            let order = self.read_order();
+            let mut in_flight = FuturesUnordered::new();
+            let mut launched = 0;
+            let launch = |launched: &mut usize, in_flight: &mut FuturesUnordered<_>| {
+                let index = order[*launched];
+                *launched += 1;
+                let fetch = self.fetch_manifest(&self.replicas[index], key);
+                in_flight.push(async move { (index, fetch.await) });
+            };
+            if !order.is_empty() {
+                launch(&mut launched, &mut in_flight);
+            }
+            while !in_flight.is_empty() {
+                let last = &self.replicas[order[launched - 1]];
+                let hedge = tokio::time::sleep(self.hedge_delay(last));
+                tokio::select! {
+                    Some((index, fetched)) = in_flight.next() => {
+                        let usable = fetched.as_ref().is_ok_and(|m| seen.is_none_or(|s| m.body.version >= s));
+                        consider(index, fetched);
+                        if usable {
+                            break;
+                        }
+                        if in_flight.is_empty() && launched < order.len() {
+                            launch(&mut launched, &mut in_flight);
+                        }
+                    }
+                    () = hedge, if launched < order.len() => launch(&mut launched, &mut in_flight),
                 }
             }
         }
@@ -144,5 +168,22 @@ impl Store {
         self.versions
             .record(&self.signer, key.as_str(), version)
             .map_err(|e| StoreError::State(e.to_string()))
+    }
+
+    /// Puts `manifest` on the providers at `targets` whose earlier step succeeded, in
+    /// parallel; per target, why it failed.
+    pub(crate) async fn write_manifest_on(&self, key: &Key, manifest: &Manifest, targets: &[usize], earlier: Vec<Result<(), String>>) -> Vec<Option<String>> {
+        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
+        let json = Arc::new(manifest.to_json());
+        let writes = targets.iter().zip(earlier).map(|(&i, earlier)| {
+            let (storage_key, json) = (storage_key.clone(), json.clone());
+            async move {
+                match earlier {
+                    Err(e) => Some(e),
+                    Ok(()) => self.replicas[i].put(&storage_key, json).await.err().map(|e| format!("manifest: {e}")),
+                }
+            }
+        });
+        join_all(writes).await
     }
 }

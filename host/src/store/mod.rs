@@ -19,7 +19,7 @@ use std::time::Duration;
 use mirra_driver_api::Key;
 use secp256k1::PublicKey;
 
-use crate::config::WriteQuorum;
+use crate::config::{WriteQuorum, DEFAULT_HEDGE_AFTER, MIN_HEDGE_AFTER};
 use crate::identity::Identity;
 use crate::replica::Replica;
 use crate::state::{RepairJournal, VersionsSeen};
@@ -53,7 +53,7 @@ pub struct Store {
     journal: RepairJournal,
     quorum: WriteQuorum,
     chunk_size: u64,
-    hedge_after: Duration,
+    hedge_after: Option<Duration>,
 }
 
 /// How to build a [`Store`].
@@ -72,8 +72,9 @@ pub struct StoreParts {
     pub quorum: WriteQuorum,
     /// Bytes per verified chunk.
     pub chunk_size: u64,
-    /// How long a read waits for a provider before also asking the next one.
-    pub hedge_after: Duration,
+    /// How long a read waits for a provider before also asking the next one; `None`
+    /// derives it from each provider's latency.
+    pub hedge_after: Option<Duration>,
 }
 
 impl Store {
@@ -118,12 +119,13 @@ impl Store {
         order
     }
 
-    /// How long to wait for `replica` before hedging: the configured delay, or sooner
-    /// when the provider's own 95th percentile says an answer is already overdue.
+    /// How long to wait for `replica` before hedging: the configured delay, else twice
+    /// the provider's recent p95 latency (at least a few milliseconds).
     pub(crate) fn hedge_delay(&self, replica: &Replica) -> Duration {
-        match replica.health_record().p95() {
-            Some(p95) => self.hedge_after.min((p95 * 2).max(Duration::from_millis(5))),
-            None => self.hedge_after,
+        match (self.hedge_after, replica.health_record().p95()) {
+            (Some(configured), _) => configured,
+            (None, Some(p95)) => (p95 * 2).max(MIN_HEDGE_AFTER),
+            (None, None) => DEFAULT_HEDGE_AFTER,
         }
     }
 

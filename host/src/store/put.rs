@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::{Failures, Store, StoreError};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
-use crate::replica::Replica;
+use crate::replica::{Replica, ReplicaWriter};
 
 /// Input is read and fanned out in pieces of this size.
 const PIECE: usize = 1 << 20;
@@ -44,7 +44,8 @@ pub struct PutReport {
 
 enum Piece {
     Data(Arc<Vec<u8>>),
-    Commit,
+    /// The input ended cleanly: hand the writer back for its commit.
+    End,
 }
 
 impl Store {
@@ -64,8 +65,14 @@ impl Store {
         let version = self.next_version(key).await?;
 
         let all: Vec<usize> = (0..self.replicas.len()).collect();
-        let (hashed, committed) = self.stream_to_replicas(&all, key, input).await;
-        let hasher = hashed?;
+        let (hashed, written) = self.stream_to_replicas(&all, key, input).await;
+        let hasher = match hashed {
+            Ok(hasher) => hasher,
+            Err(e) => {
+                abort_all(written).await;
+                return Err(e);
+            }
+        };
 
         let (sha256, chunks, size) = hasher.finish();
         let body = ManifestBody {
@@ -80,7 +87,13 @@ impl Store {
             deleted: false,
         };
         let manifest = body.sign(identity);
-        let outcomes = self.write_manifests(key, &manifest, committed).await;
+        let errors = self.commit_in_turn(key, &manifest, &all, written).await;
+        let outcomes = self
+            .replicas
+            .iter()
+            .zip(errors)
+            .map(|(replica, error)| ProviderOutcome { provider: replica.name().to_owned(), error })
+            .collect();
         let report = PutReport {
             key: key.to_string(),
             version,
@@ -92,15 +105,15 @@ impl Store {
         Ok(report)
     }
 
-    /// Reads `input` once and streams it to the providers at `targets` in parallel,
-    /// committing each unless the input failed. Returns the hasher over what was read and,
-    /// per target, whether its bytes committed.
+    /// Reads `input` once and streams it to the providers at `targets` in parallel.
+    /// Returns the hasher over what was read and, per target, its writer with every byte
+    /// written but nothing committed.
     pub(crate) async fn stream_to_replicas(
         &self,
         targets: &[usize],
         key: &Key,
         input: impl AsyncRead + Unpin,
-    ) -> (Result<ChunkHasher, StoreError>, Vec<Result<(), String>>) {
+    ) -> (Result<ChunkHasher, StoreError>, Vec<Result<ReplicaWriter, String>>) {
         let (senders, tasks): (Vec<_>, Vec<_>) = targets
             .iter()
             .map(|&index| {
@@ -112,46 +125,44 @@ impl Store {
         let hashed = fan_out(input, self.chunk_size, &senders).await;
         if hashed.is_ok() {
             for tx in &senders {
-                let _ = tx.send(Piece::Commit).await;
+                let _ = tx.send(Piece::End).await;
             }
         }
         drop(senders);
-        let committed = join_all(tasks)
+        let written = join_all(tasks)
             .await
             .into_iter()
             .map(|joined| joined.unwrap_or_else(|e| Err(format!("writer task failed: {e}"))))
             .collect();
-        (hashed, committed)
+        (hashed, written)
     }
 
-    /// Puts `manifest` on every provider whose earlier step succeeded, in parallel.
-    pub(crate) async fn write_manifests(
+    /// Commits the bytes and then writes the manifest on one provider after another.
+    ///
+    /// The bytes were streamed to all providers at once; only this short last step goes
+    /// in turn, so a crash at any moment leaves at most one provider whose bytes are newer
+    /// than its manifest, and every other provider holds a complete, verifiable version.
+    pub(crate) async fn commit_in_turn(
         &self,
         key: &Key,
         manifest: &Manifest,
-        earlier: Vec<Result<(), String>>,
-    ) -> Vec<ProviderOutcome> {
-        let storage_key =
-            Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
+        targets: &[usize],
+        written: Vec<Result<ReplicaWriter, String>>,
+    ) -> Vec<Option<String>> {
+        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
         let json = Arc::new(manifest.to_json());
-        let writes = self.replicas.iter().zip(earlier).map(|(replica, earlier)| {
-            let (storage_key, json) = (storage_key.clone(), json.clone());
-            async move {
-                let error = match earlier {
-                    Err(e) => Some(e),
-                    Ok(()) => replica
-                        .put(&storage_key, json)
-                        .await
-                        .err()
-                        .map(|e| format!("manifest: {e}")),
-                };
-                ProviderOutcome {
-                    provider: replica.name().to_owned(),
-                    error,
-                }
-            }
-        });
-        join_all(writes).await
+        let mut errors = Vec::with_capacity(targets.len());
+        for (&index, writer) in targets.iter().zip(written) {
+            let error = match writer {
+                Err(e) => Some(e),
+                Ok(writer) => match writer.commit().await {
+                    Err(e) => Some(format!("commit: {e}")),
+                    Ok(()) => self.replicas[index].put(&storage_key, json.clone()).await.err().map(|e| format!("manifest: {e}")),
+                },
+            };
+            errors.push(error);
+        }
+        errors
     }
 
     /// Applies the write policy to per-provider outcomes, records the version as seen and
@@ -232,13 +243,9 @@ async fn fan_out(
     }
 }
 
-/// One provider's side of a put: begin, write every piece, commit on `Commit`, abort if
-/// the input ends without it. Returns why it failed, for the report.
-async fn stream_to(
-    replica: Replica,
-    key: Key,
-    mut rx: mpsc::Receiver<Piece>,
-) -> Result<(), String> {
+/// One provider's side of a put: begin, write every piece, and on `End` return the
+/// writer uncommitted; abort if the input stops without `End`.
+async fn stream_to(replica: Replica, key: Key, mut rx: mpsc::Receiver<Piece>) -> Result<ReplicaWriter, String> {
     if !replica.can(Capabilities::WRITE) {
         return Err(DriverError::unsupported("write").to_string());
     }
@@ -251,11 +258,15 @@ async fn stream_to(
                     return Err(e.to_string());
                 }
             }
-            Piece::Commit => return writer.commit().await.map_err(|e| e.to_string()),
+            Piece::End => return Ok(writer),
         }
     }
     let _ = writer.abort().await;
     Err("input ended before the write completed".into())
+}
+
+async fn abort_all(written: Vec<Result<ReplicaWriter, String>>) {
+    join_all(written.into_iter().flatten().map(ReplicaWriter::abort)).await;
 }
 
 fn unix_now() -> u64 {

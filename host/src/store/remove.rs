@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use mirra_driver_api::{ErrorKind, Key};
 
-use super::{PutReport, Store, StoreError};
+use super::{ProviderOutcome, PutReport, Store, StoreError};
 use crate::manifest::ManifestBody;
 
 impl Store {
@@ -22,8 +22,14 @@ impl Store {
             .unwrap_or(0);
         let tombstone =
             ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
-        let earlier = vec![Ok(()); self.replicas.len()];
-        let mut outcomes = self.write_manifests(key, &tombstone, earlier).await;
+        let all: Vec<usize> = (0..self.replicas.len()).collect();
+        let errors = self.write_manifest_on(key, &tombstone, &all, vec![Ok(()); all.len()]).await;
+        let mut outcomes: Vec<ProviderOutcome> = self
+            .replicas
+            .iter()
+            .zip(errors)
+            .map(|(replica, error)| ProviderOutcome { provider: replica.name().to_owned(), error })
+            .collect();
         let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
         let deletes =
             self.replicas

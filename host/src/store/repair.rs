@@ -2,14 +2,13 @@
 //! from the providers that hold them, including the writes the journal says were missed.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use futures::future::join_all;
 use mirra_driver_api::{ErrorKind, Key};
 
 use super::verify::CopyState;
 use super::{Store, StoreError};
-use crate::manifest::{manifest_key, Manifest};
+use crate::manifest::Manifest;
 
 /// One provider's outcome for one key.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -102,7 +101,7 @@ impl Store {
             drop(pipe_in);
             result
         };
-        let ((hashed, committed), read) = tokio::join!(self.stream_to_replicas(targets, key, pipe_out), read);
+        let ((hashed, written), read) = tokio::join!(self.stream_to_replicas(targets, key, pipe_out), read);
         let source_failed = match (read, hashed) {
             (Err(e), _) => Some(format!("no verified source: {e}")),
             (Ok(_), Err(e)) => Some(e.to_string()),
@@ -110,9 +109,10 @@ impl Store {
             (Ok(_), Ok(_)) => None,
         };
         if let Some(reason) = source_failed {
+            join_all(written.into_iter().flatten().map(crate::replica::ReplicaWriter::abort)).await;
             return vec![Some(reason); targets.len()];
         }
-        self.put_manifest_on(key, manifest, targets, committed).await
+        self.commit_in_turn(key, manifest, targets, written).await
     }
 
     /// Writes the tombstone to the `targets` and deletes their bytes.
@@ -125,21 +125,6 @@ impl Store {
             }
         });
         let deleted = join_all(deletes).await;
-        self.put_manifest_on(key, tombstone, targets, deleted).await
-    }
-
-    async fn put_manifest_on(&self, key: &Key, manifest: &Manifest, targets: &[usize], earlier: Vec<Result<(), String>>) -> Vec<Option<String>> {
-        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
-        let json = Arc::new(manifest.to_json());
-        let writes = targets.iter().zip(earlier).map(|(&i, earlier)| {
-            let (storage_key, json) = (storage_key.clone(), json.clone());
-            async move {
-                match earlier {
-                    Err(e) => Some(e),
-                    Ok(()) => self.replicas[i].put(&storage_key, json).await.err().map(|e| format!("manifest: {e}")),
-                }
-            }
-        });
-        join_all(writes).await
+        self.write_manifest_on(key, tombstone, targets, deleted).await
     }
 }
