@@ -13,6 +13,9 @@ use mirra_driver_api::{
 use mirra_tests::cdylib;
 use mirra_tests::cli::MirraEnv;
 
+/// Every lookup waits for the slowest node it asked; on loopback 300 ms is plenty.
+const FAST: &str = "request_timeout_ms = 300\n";
+
 const SEED: &str = "8f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
 /// One testnet for the whole test binary, so the process-wide `MIRRA_DHT_BOOTSTRAP`
@@ -51,7 +54,7 @@ fn library() -> DriverLibrary {
 
 fn open(library: &DriverLibrary, seed: &str) -> LoadedDriver {
     let config = format!(
-        "seed = \"{seed}\"\nbootstrap = {}\nbind_address = \"127.0.0.1\"\n",
+        "seed = \"{seed}\"\nbootstrap = {}\nbind_address = \"127.0.0.1\"\n{FAST}",
         bootstrap_toml()
     );
     library
@@ -267,7 +270,7 @@ fn an_unreachable_dht_is_unavailable_not_missing() {
     let driver = library()
         .open(
             HostContext::default(),
-            &format!("seed = \"{SEED}\"\nbootstrap = [\"127.0.0.1:{port}\"]\n"),
+            &format!("seed = \"{SEED}\"\nbootstrap = [\"127.0.0.1:{port}\"]\n{FAST}"),
         )
         .unwrap();
     let err = driver.stat(&key("anything")).unwrap_err();
@@ -291,7 +294,7 @@ fn mirra_get_returns_the_verified_profile_from_the_dht_alone() {
         format!(
             "{head}[[provider]]\nname = \"disk\"\ndriver = \"disk\"\n[provider.config]\n\
              root = {disk_root:?}\n\n[[provider]]\nname = \"dht\"\ndriver = \"dht\"\n\
-             [provider.config]\nseed = \"{}\"\nbootstrap = {}\nbind_address = \"127.0.0.1\"\n",
+             [provider.config]\nseed = \"{}\"\nbootstrap = {}\nbind_address = \"127.0.0.1\"\n{FAST}",
             "5a".repeat(32),
             bootstrap_toml()
         ),

@@ -21,6 +21,7 @@ pub const PUBLIC_BOOTSTRAP: &str = "mainline";
 /// bootstrap = ["127.0.0.1:6881"]            # or ["mainline"] for the public DHT
 /// port = 6881                               # optional; a random free port otherwise
 /// bind_address = "127.0.0.1"                # optional; 0.0.0.0 otherwise
+/// request_timeout_ms = 2000                 # optional; how long to wait for a node
 /// ```
 ///
 /// `Debug` hides the seed.
@@ -39,6 +40,11 @@ pub struct DhtConfig {
     /// IPv4 address to bind to.
     #[serde(default)]
     pub bind_address: Option<Ipv4Addr>,
+    /// How long a query waits for one node's answer, in milliseconds (mainline's
+    /// default, 2000, when absent). Every lookup waits this long for the slowest node
+    /// it asked, so a small private network can lower it.
+    #[serde(default)]
+    pub request_timeout_ms: Option<u64>,
 }
 
 impl fmt::Debug for DhtConfig {
@@ -48,6 +54,7 @@ impl fmt::Debug for DhtConfig {
             .field("bootstrap", &self.bootstrap)
             .field("port", &self.port)
             .field("bind_address", &self.bind_address)
+            .field("request_timeout_ms", &self.request_timeout_ms)
             .finish()
     }
 }
@@ -63,7 +70,7 @@ impl DhtConfig {
     /// `InvalidInput` naming the field: missing `seed`, an unknown field, a wrong type.
     /// The message never quotes the config text, which holds the seed.
     pub fn parse(config_toml: &str) -> Result<Self, DriverError> {
-        toml::from_str(config_toml).map_err(|e| bad(e.message().trim()))
+        toml::from_str(config_toml).map_err(|e| bad(describe_error(config_toml, &e)))
     }
 
     /// The seed as bytes.
@@ -140,6 +147,26 @@ pub fn resolve_bootstrap(configured: Option<&[String]>) -> Result<Bootstrap, Dri
         nodes.extend(resolved.iter().map(SocketAddr::to_string));
     }
     Ok(Bootstrap::Nodes(nodes))
+}
+
+/// toml's message, naming the field. Messages about missing or unknown fields name it
+/// already; for a wrong type the field is the name on the line the error points at.
+/// Only the name is taken from the text: the line itself may hold the seed.
+fn describe_error(config_toml: &str, err: &toml::de::Error) -> String {
+    let message = err.message().trim();
+    let field = err.span().and_then(|span| {
+        let before = config_toml.get(..span.start)?;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let line = config_toml[line_start..].lines().next()?;
+        let (name, _) = line.split_once('=')?;
+        Some(name.trim().trim_matches('"').to_owned())
+    });
+    match field {
+        Some(name) if !name.is_empty() && !message.contains(&format!("`{name}`")) => {
+            format!("field `{name}`: {message}")
+        }
+        _ => message.to_owned(),
+    }
 }
 
 /// Lowercase or uppercase hex to bytes; `None` for odd lengths or other characters.

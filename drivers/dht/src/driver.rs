@@ -51,6 +51,7 @@ pub(crate) struct NodeOptions {
     pub(crate) bootstrap: Bootstrap,
     pub(crate) port: Option<u16>,
     pub(crate) bind_address: Option<std::net::Ipv4Addr>,
+    pub(crate) request_timeout: Option<std::time::Duration>,
 }
 
 impl DhtDriver {
@@ -77,6 +78,9 @@ impl DhtDriver {
         let mut builder = Dht::builder();
         if let Bootstrap::Nodes(nodes) = &node.bootstrap {
             builder.bootstrap(nodes);
+        }
+        if let Some(timeout) = node.request_timeout {
+            builder.request_timeout(timeout);
         }
         if let Some(port) = node.port {
             builder.port(port);

@@ -17,6 +17,7 @@
 //! bootstrap = ["10.0.0.5:6881"]   # required (or MIRRA_DHT_BOOTSTRAP); ["mainline"] = public DHT
 //! port = 6881                     # optional
 //! bind_address = "0.0.0.0"        # optional
+//! request_timeout_ms = 2000       # optional
 //! ```
 //! `open_url("dht+udp://<hex public key>")` opens the same items read-only, joining the
 //! DHT through `MIRRA_DHT_BOOTSTRAP`.
@@ -64,6 +65,9 @@ impl DriverFactory for DhtFactory {
             bootstrap: config.bootstrap_nodes()?,
             port: config.port,
             bind_address: config.bind_address,
+            request_timeout: config
+                .request_timeout_ms
+                .map(std::time::Duration::from_millis),
         };
         Ok(Box::new(DhtDriver::open(seed, node)?))
     }
@@ -76,6 +80,7 @@ impl DriverFactory for DhtFactory {
             bootstrap: resolve_bootstrap(None)?,
             port: None,
             bind_address: None,
+            request_timeout: None,
         };
         Ok(Box::new(DhtDriver::open_read_only(public_key, node)?))
     }
