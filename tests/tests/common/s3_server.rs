@@ -34,37 +34,24 @@ impl S3Server {
     pub fn start() -> Self {
         let root = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket dir");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("server runtime");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs root");
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let runtime = serve(root.path(), listener);
         Self {
             endpoint,
             root,
             runtime: Some(runtime),
         }
+    }
+
+    /// Starts serving again on the same address and data, after [`S3Server::stop`]:
+    /// the provider comes back from its outage with what it held.
+    #[allow(dead_code)]
+    pub fn restart(&mut self) {
+        self.stop();
+        let addr = self.endpoint.trim_start_matches("http://");
+        let listener = std::net::TcpListener::bind(addr).expect("rebind the same port");
+        self.runtime = Some(serve(self.root.path(), listener));
     }
 
     /// A driver config for this server, path style, plus `extra` TOML lines.
@@ -93,6 +80,35 @@ impl S3Server {
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
     }
+}
+
+/// Serves s3s-fs over `root` on `listener` from a runtime of its own.
+fn serve(root: &std::path::Path, listener: std::net::TcpListener) -> Runtime {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("server runtime");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
+    let mut builder = S3ServiceBuilder::new(fs);
+    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+    let service = builder.build();
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    runtime
 }
 
 impl Drop for S3Server {
