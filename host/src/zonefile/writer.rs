@@ -29,6 +29,7 @@ pub(crate) fn write(zone: &ZoneFile) -> String {
     let width = width.min(MAX_OWNER_COLUMN);
     let mut out = String::new();
     let mut origin: Option<&str> = None;
+    let mut previous: Option<&str> = None;
     for entry in &zone.entries {
         match entry {
             ZoneEntry::Origin(name) => {
@@ -56,8 +57,17 @@ pub(crate) fn write(zone: &ZoneFile) -> String {
                     }
                     RecordData::Other { rdata, .. } => fields.extend(rdata.iter().cloned()),
                 }
-                let name = relative_name(&record.name, origin);
+                let written = owner_as_written(&record.name, origin);
+                // A relative name inherited across a `$ORIGIN` change cannot be spelled
+                // under the new origin; it can only be inherited again, which works
+                // because the record before it has the same owner.
+                let name = match written {
+                    Some(name) => name,
+                    None if previous == Some(record.name.as_str()) => "",
+                    None => &record.name,
+                };
                 let _ = writeln!(out, "{name:<width$} {}", fields.join(" "));
+                previous = Some(&record.name);
             }
         }
     }
@@ -90,6 +100,14 @@ pub(crate) fn relative_name<'a>(name: &'a str, origin: Option<&str>) -> &'a str 
         }
         _ => name,
     }
+}
+
+/// How a record's owner is written under `origin`, or `None` when no spelling reads
+/// back as `name` (a relative name resolved before the origin changed).
+fn owner_as_written<'a>(name: &'a str, origin: Option<&str>) -> Option<&'a str> {
+    let written = relative_name(name, origin);
+    let reads_back = origin.is_none() || written != name || is_absolute(name);
+    reads_back.then_some(written)
 }
 
 /// Whether `text` ends in an odd run of backslashes (so a following character is escaped).
@@ -167,5 +185,21 @@ mod tests {
         let zone = ZoneFile::parse(text.as_bytes()).unwrap();
         let expected = "$ORIGIN cryptocracy.id\n$TTL 3600\npubkey TXT \"pubkey:data:02ab\"\n_file  URI 10 1 \"file:///x\"\n_file  60 URI 20 0 \"\"\n@      MX 10 mail\n";
         assert_eq!(zone.to_text(), expected);
+    }
+
+    #[test]
+    fn owners_inherited_across_an_origin_change_stay_inherited() {
+        // Found by the fuzzer: `x` is relative and resolved before `$ORIGIN a`, so it
+        // cannot be spelled after it; the writer must keep inheriting it.
+        let text = "x TXT 1\n$ORIGIN a\n TXT 2\ny TXT 3\n";
+        let zone = ZoneFile::parse(text.as_bytes()).unwrap();
+        let names: Vec<_> = zone.records().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["x", "x", "y.a"]);
+        let written = zone.to_text();
+        assert_eq!(
+            written,
+            "x TXT \"1\"\n$ORIGIN a\n  TXT \"2\"\ny TXT \"3\"\n"
+        );
+        assert_eq!(ZoneFile::parse(written.as_bytes()).unwrap(), zone);
     }
 }
