@@ -206,6 +206,12 @@ pub struct LoadedDriver {
     inner: FfiDriverBox,
 }
 
+impl std::fmt::Debug for LoadedDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedDriver").finish_non_exhaustive()
+    }
+}
+
 impl StorageDriver for LoadedDriver {
     fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
         into_result(self.inner.stat(key.as_str().into())).map(|size| ObjectMeta { size })

@@ -12,7 +12,11 @@ mod providers;
 mod put;
 mod repair;
 mod rm;
+mod serve;
 mod stat;
+mod sync;
+mod token;
+mod tree;
 mod verify;
 mod zonefile;
 
@@ -48,10 +52,12 @@ enum Command {
     /// Show the owner's public key.
     #[command(subcommand)]
     Keys(keys::KeysCmd),
-    /// Mirror a file (or stdin) to every provider.
+    /// Mirror a file (or stdin, or with -r a directory) to every provider.
     Put(put::PutCmd),
-    /// Read an object from whichever provider answers, verified.
+    /// Read an object (or with -r every key under a prefix), verified.
     Get(get::GetCmd),
+    /// Make a prefix mirror a local directory: send only new and changed files.
+    Sync(sync::SyncCmd),
     /// Delete an object everywhere, leaving a signed tombstone.
     Rm(rm::RmCmd),
     /// List keys across providers.
@@ -68,6 +74,10 @@ enum Command {
     Zonefile(zonefile::ZonefileCmd),
     /// Read an object through an owner's zone file, with no config, verified.
     Lookup(lookup::LookupCmd),
+    /// Serve objects over HTTP, verified, with failover; writes with --writable.
+    Serve(serve::ServeCmd),
+    /// Mint a write token for `mirra serve --writable`.
+    Token(token::TokenCmd),
 }
 
 /// Exit status: the command did what was asked.
@@ -95,6 +105,7 @@ pub fn main() -> ExitCode {
             Command::Keys(cmd) => cmd.run(&globals),
             Command::Put(cmd) => cmd.run(&globals).await,
             Command::Get(cmd) => cmd.run(&globals).await,
+            Command::Sync(cmd) => cmd.run(&globals).await,
             Command::Rm(cmd) => cmd.run(&globals).await,
             Command::Ls(cmd) => cmd.run(&globals).await,
             Command::Stat(cmd) => cmd.run(&globals).await,
@@ -103,6 +114,8 @@ pub fn main() -> ExitCode {
             Command::Repair(cmd) => cmd.run(&globals).await,
             Command::Zonefile(cmd) => cmd.run(&globals).await,
             Command::Lookup(cmd) => cmd.run(&globals).await,
+            Command::Serve(cmd) => cmd.run(&globals).await,
+            Command::Token(cmd) => cmd.run(&globals),
         }
     });
     // Abandon driver calls stuck past their deadline instead of waiting for them.
@@ -122,6 +135,8 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || cause.is::<crate::user_key::UserKeyError>()
             || cause.is::<crate::identity::IdentityError>()
             || cause.is::<crate::loader::LoaderError>()
+            || cause.is::<crate::zonefile::ZoneFileError>()
+            || matches!(cause.downcast_ref::<crate::tree::TreeError>(), Some(crate::tree::TreeError::BadPrefix { .. } | crate::tree::TreeError::NotADirectory(_)))
     });
     if usage {
         EXIT_USAGE
