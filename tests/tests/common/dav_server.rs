@@ -5,18 +5,9 @@
 //! Each server owns its runtime, so `stop` closes the listener and every open
 //! connection at once, as an outage would.
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dav_server::body::Body;
-use dav_server::fakels::FakeLs;
-use dav_server::localfs::LocalFs;
-use dav_server::DavHandler;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -48,48 +39,10 @@ impl DavServer {
 
     fn start_with(require_auth: bool) -> Self {
         let root = tempfile::tempdir().expect("temp dir");
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("server runtime");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking");
         let base_url = format!("http://{}/", listener.local_addr().expect("addr"));
-        let dav = DavHandler::builder()
-            .filesystem(LocalFs::new(root.path(), false, false, false))
-            .locksystem(FakeLs::new())
-            .build_handler();
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let dav = dav.clone();
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let dav = dav.clone();
-                    async move {
-                        let authorized = !require_auth
-                            || request
-                                .headers()
-                                .get(hyper::header::AUTHORIZATION)
-                                .is_some_and(|v| v == EXPECTED_AUTH);
-                        if !authorized {
-                            let mut denied = Response::new(Body::from("authentication required"));
-                            *denied.status_mut() = StatusCode::UNAUTHORIZED;
-                            return Ok::<_, Infallible>(denied);
-                        }
-                        Ok(dav.handle(request).await)
-                    }
-                });
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let auth = require_auth.then(|| EXPECTED_AUTH.to_owned());
+        let runtime = mirra_test_servers::serve_webdav(root.path(), listener, auth);
         Self {
             base_url,
             root,

@@ -7,10 +7,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -36,7 +32,7 @@ impl S3Server {
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket dir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let runtime = serve(root.path(), listener);
+        let runtime = mirra_test_servers::serve_s3(root.path(), listener, ACCESS_KEY, SECRET_KEY);
         Self {
             endpoint,
             root,
@@ -51,7 +47,7 @@ impl S3Server {
         self.stop();
         let addr = self.endpoint.trim_start_matches("http://");
         let listener = std::net::TcpListener::bind(addr).expect("rebind the same port");
-        self.runtime = Some(serve(self.root.path(), listener));
+        self.runtime = Some(mirra_test_servers::serve_s3(self.root.path(), listener, ACCESS_KEY, SECRET_KEY));
     }
 
     /// A driver config for this server, path style, plus `extra` TOML lines.
@@ -80,35 +76,6 @@ impl S3Server {
             runtime.shutdown_timeout(Duration::from_secs(2));
         }
     }
-}
-
-/// Serves s3s-fs over `root` on `listener` from a runtime of its own.
-fn serve(root: &std::path::Path, listener: std::net::TcpListener) -> Runtime {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("server runtime");
-    listener.set_nonblocking(true).expect("nonblocking");
-    let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
-    let mut builder = S3ServiceBuilder::new(fs);
-    builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-    let service = builder.build();
-    runtime.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let service = service.clone();
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    runtime
 }
 
 impl Drop for S3Server {
