@@ -74,3 +74,27 @@ fn documented_fields_and_parser_fields_are_the_same() {
         }
     }
 }
+
+#[test]
+fn every_example_config_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 1, "no example configs in {}", dir.display());
+}
+
+#[test]
+fn the_example_zone_file_parses_with_a_key_and_uri_records() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/zonefile.txt");
+    let text = std::fs::read_to_string(path).unwrap();
+    let zone = mirra::zonefile::ZoneFile::parse(text.as_bytes()).unwrap();
+    let key = zone.public_key_text().expect("a pubkey TXT record");
+    mirra::identity::parse_public_key(&key).unwrap();
+    assert_eq!(zone.uri_records().count(), 3);
+}

@@ -1,7 +1,7 @@
 //! Deleting: a signed tombstone everywhere, then the bytes.
 
 use futures::future::join_all;
-use mirra_driver_api::{ErrorKind, Key};
+use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
 use super::{ProviderOutcome, PutReport, Store, StoreError};
 use crate::manifest::ManifestBody;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use futures::future::join_all;
-use mirra_driver_api::{ErrorKind, Key};
+use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
 use super::verify::CopyState;
 use super::{Store, StoreError};
@@ -118,6 +118,9 @@ impl Store {
     /// Writes the tombstone to the `targets` and deletes their bytes.
     async fn copy_tombstone(&self, key: &Key, tombstone: &Manifest, targets: &[usize]) -> Vec<Option<String>> {
         let deletes = targets.iter().map(|&i| async move {
+            if !self.replicas[i].can(Capabilities::DELETE) {
+                return Ok(());
+            }
             match self.replicas[i].delete(key).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
