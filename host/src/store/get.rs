@@ -51,7 +51,18 @@ impl Store {
 
     /// Streams the bytes `manifest` describes to `out`.
     pub(crate) async fn get_verified(&self, key: &Key, manifest: &Manifest, out: &mut (impl AsyncWrite + Unpin)) -> Result<GetReport, StoreError> {
-        let order = self.read_order();
+        self.get_verified_from(key, manifest, self.read_order(), out).await
+    }
+
+    /// Streams the bytes `manifest` describes to `out`, asking only the providers in
+    /// `order` (indices into the replicas), in that order.
+    pub(crate) async fn get_verified_from(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        order: Vec<usize>,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<GetReport, StoreError> {
         let mut skipped = Failures::default();
         let mut hedged = 0;
         let mut current = 0;
@@ -83,7 +94,7 @@ impl Store {
     /// asked too; the first answer that verifies wins and the others are dropped (their
     /// driver calls finish on the blocking pool and are discarded).
     #[allow(clippy::too_many_arguments)]
-    async fn fetch_chunk(
+    pub(crate) async fn fetch_chunk(
         &self,
         key: &Key,
         manifest: &Manifest,
@@ -143,10 +154,11 @@ impl Store {
     }
 }
 
-struct FetchedChunk {
-    data: Vec<u8>,
-    slot: usize,
-    hedged: bool,
+/// A verified chunk, the slot in the read order it came from, and whether a hedge won.
+pub(crate) struct FetchedChunk {
+    pub(crate) data: Vec<u8>,
+    pub(crate) slot: usize,
+    pub(crate) hedged: bool,
 }
 
 /// The chunk's bytes if they verify, else why not.

@@ -79,7 +79,9 @@ impl Store {
         let outcomes = if newest.body.deleted {
             self.copy_tombstone(key, &newest, &deficient).await
         } else {
-            self.copy_object(key, &newest, &deficient).await
+            // Read only from copies that verified: the deficient ones would just fail.
+            let sources: Vec<usize> = self.read_order().into_iter().filter(|&i| check.copies[i] == CopyState::Ok).collect();
+            self.copy_object(key, &newest, &deficient, sources).await
         };
         let mut actions = Vec::new();
         for (&index, error) in deficient.iter().zip(outcomes) {
@@ -93,11 +95,11 @@ impl Store {
     }
 
     /// Streams the verified object to the `targets`, then its manifest.
-    async fn copy_object(&self, key: &Key, manifest: &Manifest, targets: &[usize]) -> Vec<Option<String>> {
+    async fn copy_object(&self, key: &Key, manifest: &Manifest, targets: &[usize], sources: Vec<usize>) -> Vec<Option<String>> {
         // The verified read writes into one end of a pipe; the fan-out reads the other.
         let (mut pipe_in, pipe_out) = tokio::io::duplex(1 << 20);
         let read = async {
-            let result = self.get_verified(key, manifest, &mut pipe_in).await;
+            let result = self.get_verified_from(key, manifest, sources, &mut pipe_in).await;
             drop(pipe_in);
             result
         };
