@@ -10,6 +10,7 @@ pub mod zonefile;
 pub mod health;
 pub mod providers;
 pub mod config;
+pub mod gateway;
 pub mod identity;
 pub mod loader;
 pub mod manifest;

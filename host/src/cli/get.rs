@@ -7,15 +7,24 @@ use clap::Args;
 use tokio::io::AsyncWriteExt;
 
 use super::context::Globals;
+use super::tree::{run_download, TreeFlags};
 use crate::store::{immutable_key, GetOptions, GetReport, Store};
 use crate::user_key::parse_user_key;
 
 /// Read an object from whichever provider answers, verified.
 #[derive(Debug, Args)]
 pub struct GetCmd {
-    /// The key to read.
+    /// The key to read; with -r, the prefix whose keys to read ("" for all).
     #[arg(required_unless_present = "sha256")]
     key: Option<String>,
+    /// With -r: the directory to write the keys into.
+    #[arg(requires = "recursive")]
+    dir: Option<PathBuf>,
+    /// Write every key under the prefix KEY into DIR, each verified before its rename.
+    #[arg(short, long, requires = "dir", conflicts_with_all = ["output", "sha256", "latest"])]
+    recursive: bool,
+    #[command(flatten)]
+    tree: TreeFlags,
     /// Where to write it: a file (written whole, then renamed into place) or `-` for
     /// stdout [default: stdout].
     #[arg(short, long, value_name = "FILE")]
@@ -37,6 +46,11 @@ pub struct GetCmd {
 impl GetCmd {
     /// Reads the object and writes only verified bytes.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
+        if let (true, Some(prefix), Some(dir)) = (self.recursive, &self.key, &self.dir) {
+            anyhow::ensure!(!self.tree.follow_links && !self.tree.checksum, "get -r takes --transfers only");
+            return run_download(globals, prefix, dir, &self.tree, self.json).await;
+        }
+        anyhow::ensure!(!self.tree.any(), "--transfers applies only with -r");
         let key = match (&self.key, &self.sha256) {
             (_, Some(hex)) => immutable_key(hex)?,
             (Some(key), None) => parse_user_key(key)?,

@@ -122,18 +122,7 @@ impl LookupCmd {
             self.print_report(&report)?;
             return Err(err);
         }
-        let state_dir = default_state_dir();
-        let store = Store::new(StoreParts {
-            replicas,
-            signer,
-            identity: None,
-            versions: VersionsSeen::open(&state_dir)
-                .context("opening the local record of versions seen")?,
-            journal: RepairJournal::open(&state_dir).context("opening the repair journal")?,
-            quorum: WriteQuorum::default(),
-            chunk_size: DEFAULT_CHUNK_SIZE,
-            hedge_after: Policy::default().hedge_after,
-        });
+        let store = read_only_store(replicas, signer)?;
         let options = GetOptions::default();
         let outcome = match self.output.as_deref() {
             Some(path) if path.as_os_str() != "-" => {
@@ -183,6 +172,42 @@ impl LookupCmd {
         }
         Ok(())
     }
+}
+
+/// A read-only store over `replicas` (opened from a zone file), verifying against
+/// `signer`, with the default policy and this host's record of versions seen.
+pub(super) fn read_only_store(replicas: Vec<Replica>, signer: secp256k1::PublicKey) -> anyhow::Result<Store> {
+    let state_dir = default_state_dir();
+    Ok(Store::new(StoreParts {
+        replicas,
+        signer,
+        identity: None,
+        versions: VersionsSeen::open(&state_dir)
+            .context("opening the local record of versions seen")?,
+        journal: RepairJournal::open(&state_dir).context("opening the repair journal")?,
+        quorum: WriteQuorum::default(),
+        chunk_size: DEFAULT_CHUNK_SIZE,
+        hedge_after: Policy::default().hedge_after,
+    }))
+}
+
+/// The zone file at `source` (a path or an http(s) URL) and a read-only store over its
+/// URI records, verifying against `pubkey` or else the zone file's key, as `mirra
+/// lookup` reads; for `mirra serve --zonefile`. Records that cannot be opened are
+/// skipped with a warning; none usable is an error.
+pub(super) async fn open_zone_store(source: &str, pubkey: Option<&str>) -> anyhow::Result<(Store, Vec<u8>)> {
+    let bytes = read_zonefile(source).await?;
+    let zone = ZoneFile::parse(&bytes).with_context(|| format!("zone file {source}"))?;
+    let key_text = match pubkey {
+        Some(hex) => hex.to_owned(),
+        None => zone.public_key_text().with_context(|| {
+            format!("zone file {source} has no `pubkey TXT \"pubkey:data:<hex>\"` record; pass --pubkey")
+        })?,
+    };
+    let signer = parse_public_key(&key_text)?;
+    let (replicas, _) = open_sources(&zone);
+    anyhow::ensure!(!replicas.is_empty(), "no URI record in {source} can be read");
+    Ok((read_only_store(replicas, signer)?, bytes))
 }
 
 /// Records each opened source's outcome: the failures by name; on success the first

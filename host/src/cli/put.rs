@@ -9,16 +9,25 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::context::Globals;
 use super::output::{print_json, print_write_report};
-use crate::store::immutable_key;
+use super::tree::{run_upload, TreeFlags, UploadRequest};
+use crate::store::{immutable_key, PutOptions};
+use crate::tree::unix_nanos;
 use crate::user_key::parse_user_key;
 
-/// Mirror a file (or stdin) to every provider.
+/// Mirror a file (or stdin, or with -r a directory) to every provider.
 #[derive(Debug, Args)]
 pub struct PutCmd {
-    /// The file to store; `-` reads stdin.
+    /// The file to store; `-` reads stdin; with -r, a directory.
     file: PathBuf,
-    /// The key to store it under [default: the file's name].
+    /// The key to store it under [default: the file's name]; with -r, the prefix the
+    /// directory's files go under [default: none, the top level].
     key: Option<String>,
+    /// Store every regular file under the directory, skipping files whose newest
+    /// manifest already matches (so an interrupted run resumes).
+    #[arg(short, long, conflicts_with = "immutable")]
+    recursive: bool,
+    #[command(flatten)]
+    tree: TreeFlags,
     /// Store it content-addressed: the key is its SHA-256, printed on success.
     #[arg(long, conflicts_with = "key")]
     immutable: bool,
@@ -33,6 +42,19 @@ pub struct PutCmd {
 impl PutCmd {
     /// Streams the input to every provider and reports each one's outcome.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
+        if self.recursive {
+            let request = UploadRequest {
+                dir: &self.file,
+                prefix: self.key.as_deref().unwrap_or(""),
+                flags: &self.tree,
+                delete: false,
+                dry_run: false,
+                content_type: self.content_type.clone(),
+                json: self.json,
+            };
+            return run_upload(globals, request).await;
+        }
+        anyhow::ensure!(!self.tree.any(), "--transfers, --follow-links and --checksum apply only with -r");
         let stdin = self.file.as_os_str() == "-";
         let key = match (&self.key, self.immutable) {
             (_, true) => None,
@@ -60,7 +82,12 @@ impl PutCmd {
         let report = match key {
             Some(key) => {
                 let input = open_input(&self.file).await?;
-                store.put(&key, input, &content_type).await?
+                // A file's time is recorded so a later `sync` sees it unchanged.
+                let mtime_ns = match stdin {
+                    true => None,
+                    false => std::fs::metadata(&self.file).ok().and_then(|m| m.modified().ok()).and_then(unix_nanos),
+                };
+                store.put_with(&key, input, &PutOptions { content_type, mtime_ns }).await?
             }
             None => {
                 // The address is the content's hash, needed before the first byte is sent:

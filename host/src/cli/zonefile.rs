@@ -10,6 +10,7 @@ use mirra_driver_api::Key;
 
 use super::context::Globals;
 use crate::replica::Replica;
+use crate::store::Store;
 use crate::zonefile::{quote_string, uri_owner_for_scheme, ZoneFile};
 
 /// A key no object needs to have: its public URL, minus the key, is the provider's base.
@@ -35,44 +36,50 @@ impl ZonefileCmd {
     /// Opens every provider, asks each for its public URL and writes the zone file.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
         let store = globals.open_store(None)?;
-        let mut text = String::new();
-        if let Some(origin) = &self.origin {
-            text.push_str(&format!("$ORIGIN {origin}\n"));
-        }
-        text.push_str(&format!("$TTL {}\n", self.ttl));
-        let key = hex::encode(store.signer().serialize());
-        text.push_str(&format!("pubkey TXT \"pubkey:data:{key}\"\n"));
-        let mut providers = 0;
-        for replica in store.replicas() {
-            let Some(base) = base_url(replica).await else {
-                continue;
-            };
-            let scheme = base.split(':').next().unwrap_or_default();
-            let settings = replica.settings();
-            text.push_str(&format!(
-                "{} URI {} {} {}\n",
-                uri_owner_for_scheme(scheme),
-                settings.priority,
-                settings.weight,
-                quote_string(base.as_bytes())
-            ));
-            providers += 1;
-        }
-        if providers == 0 {
-            tracing::warn!(
-                "no provider has a public URL: readers of this zone file can find no copy"
-            );
-        }
-        // Going through the parser checks --origin and gives the canonical layout.
-        let zone = ZoneFile::parse_with_limit(text.as_bytes(), usize::MAX)
-            .context("invalid --origin or --ttl")?;
-        let text = zone.to_text();
+        let text = zone_text(&store, self.origin.as_deref(), self.ttl).await?;
         match self.output.as_deref() {
             Some(path) if path.as_os_str() != "-" => write_file(path, text.as_bytes())?,
             _ => print!("{text}"),
         }
         Ok(super::EXIT_OK)
     }
+}
+
+/// The zone file for `store`: its signer's key and a URI record per provider with a
+/// public URL, in canonical layout. Also served by `mirra serve`.
+pub(super) async fn zone_text(store: &Store, origin: Option<&str>, ttl: u32) -> anyhow::Result<String> {
+    let mut text = String::new();
+    if let Some(origin) = origin {
+        text.push_str(&format!("$ORIGIN {origin}\n"));
+    }
+    text.push_str(&format!("$TTL {ttl}\n"));
+    let key = hex::encode(store.signer().serialize());
+    text.push_str(&format!("pubkey TXT \"pubkey:data:{key}\"\n"));
+    let mut providers = 0;
+    for replica in store.replicas() {
+        let Some(base) = base_url(replica).await else {
+            continue;
+        };
+        let scheme = base.split(':').next().unwrap_or_default();
+        let settings = replica.settings();
+        text.push_str(&format!(
+            "{} URI {} {} {}\n",
+            uri_owner_for_scheme(scheme),
+            settings.priority,
+            settings.weight,
+            quote_string(base.as_bytes())
+        ));
+        providers += 1;
+    }
+    if providers == 0 {
+        tracing::warn!(
+            "no provider has a public URL: readers of this zone file can find no copy"
+        );
+    }
+    // Going through the parser checks --origin and gives the canonical layout.
+    let zone = ZoneFile::parse_with_limit(text.as_bytes(), usize::MAX)
+        .context("invalid --origin or --ttl")?;
+    Ok(zone.to_text())
 }
 
 /// The URL `replica` serves its objects under, or `None` (with a warning) when the

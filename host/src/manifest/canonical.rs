@@ -23,6 +23,7 @@ use super::{ManifestBody, FORMAT_TAG};
 /// chunk:<64 lowercase hex>          (one line per chunk, in order)
 /// content_type:<byte length>:<content type>
 /// created:<decimal unix seconds>
+/// mtime_ns:<decimal unix nanoseconds>   (only when the manifest has one)
 /// deleted:<true|false>
 /// signer:<66 lowercase hex, compressed>
 /// ```
@@ -48,6 +49,11 @@ pub(super) fn encode(body: &ManifestBody, signer: &PublicKey) -> Vec<u8> {
         body.content_type
     );
     let _ = writeln!(out, "created:{}", body.created);
+    // Emitted only when present, so manifests without it keep their canonical bytes
+    // (and signatures); the distinct line name keeps the two shapes unambiguous.
+    if let Some(mtime_ns) = body.mtime_ns {
+        let _ = writeln!(out, "mtime_ns:{mtime_ns}");
+    }
     let _ = writeln!(out, "deleted:{}", body.deleted);
     let _ = writeln!(out, "signer:{}", hex::encode(signer.serialize()));
     out.into_bytes()

@@ -23,6 +23,10 @@ struct ManifestJson {
     chunks: Vec<String>,
     content_type: String,
     created: u64,
+    /// Optional: absent in manifests of files without a recorded time, and in every
+    /// manifest written before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mtime_ns: Option<u64>,
     deleted: bool,
     signer: String,
     signature: String,
@@ -46,6 +50,7 @@ pub(super) fn encode(manifest: &Manifest) -> Vec<u8> {
         chunks: body.chunks.iter().map(hex::encode).collect(),
         content_type: body.content_type.clone(),
         created: body.created,
+        mtime_ns: body.mtime_ns,
         deleted: body.deleted,
         signer: hex::encode(manifest.signer.serialize()),
         signature: BASE64.encode(manifest.signature),
@@ -95,6 +100,7 @@ pub(super) fn decode(bytes: &[u8], expected_key: &str) -> Result<Manifest, Manif
         chunk_size: json.chunk_size,
         content_type: json.content_type,
         created: json.created,
+        mtime_ns: json.mtime_ns,
         deleted: json.deleted,
     };
     body.validate()?;

@@ -7,6 +7,8 @@
 //! below recompute, so another implementation can interoperate.
 //!
 //! Times are unix seconds (UTC): an integer has one canonical spelling, RFC 3339 has many.
+//! The optional source modification time is in unix nanoseconds, so two edits within one
+//! second that keep the size are still told apart.
 
 mod canonical;
 mod chunks;
@@ -138,6 +140,10 @@ pub struct ManifestBody {
     pub content_type: String,
     /// When this version was written, unix seconds UTC.
     pub created: u64,
+    /// The source file's modification time, unix nanoseconds UTC, when the object came
+    /// from a file: what `mirra sync` compares (with the size) to skip unchanged files.
+    /// Optional so manifests written before it existed still parse and verify unchanged.
+    pub mtime_ns: Option<u64>,
     /// A tombstone: the key was deleted at this version (size 0, no chunks).
     pub deleted: bool,
 }
@@ -159,6 +165,7 @@ impl ManifestBody {
             chunks: Vec::new(),
             content_type: String::new(),
             created,
+            mtime_ns: None,
             deleted: true,
         }
     }

@@ -44,6 +44,7 @@ fn documented_vector() -> Vector {
             chunks,
             content_type: text("content_type"),
             created: number("created"),
+            mtime_ns: None,
             deleted: inputs["deleted"].as_bool().unwrap(),
         },
     }
@@ -100,6 +101,7 @@ fn signed(size_text: &[u8], chunk_size: u64) -> (Identity, Manifest) {
         chunks,
         content_type: "application/octet-stream".into(),
         created: 1,
+        mtime_ns: None,
         deleted: false,
     };
     let manifest = body.sign(&identity);
@@ -178,6 +180,7 @@ fn every_signed_field_is_covered() {
         |b| b.chunks[0][0] ^= 1,
         |b| b.content_type.push('x'),
         |b| b.created += 1,
+        |b| b.mtime_ns = Some(5),
     ];
     for mutate in mutations {
         let mut changed = manifest.clone();
@@ -275,4 +278,37 @@ fn manifest_keys() {
     );
     assert_eq!(key_of_manifest_key(".mirra/manifests/.json"), None);
     assert_eq!(key_of_manifest_key("docs/fox.txt"), None);
+}
+
+#[test]
+fn documented_mtime_example_is_reproduced_exactly() {
+    let Vector { identity, mut body } = documented_vector();
+    let inputs: toml::Table = toml::from_str(doc_block("mtime_inputs")).unwrap();
+    body.mtime_ns = Some(u64::try_from(inputs["mtime_ns"].as_integer().unwrap()).unwrap());
+    let manifest = body.sign(&identity);
+    let canonical = doc_block("mtime_canonical");
+    assert_eq!(String::from_utf8(manifest.canonical_bytes()).unwrap(), canonical);
+    assert!(FORMATS_MD.contains(&format!("Canonical bytes ({} bytes;", canonical.len())));
+    assert_eq!(hex::encode(manifest.signing_digest()), doc_block("mtime_digest").trim());
+    let signature = base64::engine::general_purpose::STANDARD.encode(manifest.signature);
+    assert_eq!(signature, doc_block("mtime_signature").trim());
+    assert_eq!(String::from_utf8(manifest.to_json()).unwrap(), doc_block("mtime_json"));
+    let parsed = Manifest::from_json_verified(doc_block("mtime_json").as_bytes(), "docs/fox.txt", &identity.public_key()).unwrap();
+    assert_eq!(parsed, manifest);
+
+    // Dropping the field from the JSON (as an old writer would never have written it)
+    // must not verify: the signature covers the mtime_ns line.
+    let mut json: serde_json::Value = serde_json::from_str(doc_block("mtime_json")).unwrap();
+    json.as_object_mut().unwrap().remove("mtime_ns");
+    let stripped = serde_json::to_vec(&json).unwrap();
+    let err = Manifest::from_json_verified(&stripped, "docs/fox.txt", &identity.public_key()).unwrap_err();
+    assert!(matches!(err, ManifestError::BadSignature { .. }), "{err}");
+}
+
+#[test]
+fn manifests_without_mtime_keep_their_encoding() {
+    let Vector { identity, body } = documented_vector();
+    assert!(!String::from_utf8(body.canonical_bytes(&identity.public_key())).unwrap().contains("mtime"));
+    let json = body.sign(&identity).to_json();
+    assert!(!String::from_utf8(json).unwrap().contains("mtime"));
 }

@@ -9,6 +9,7 @@ mod get;
 mod listing;
 mod manifests;
 mod put;
+mod range;
 mod remove;
 mod repair;
 mod verify;
@@ -28,6 +29,8 @@ pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
 pub use listing::{KeySummary, ProviderState, ProviderStatus};
 pub use put::{ProviderOutcome, PutReport};
+pub use range::{ObjectHead, RangeReport};
+pub(crate) use manifests::ManifestProblem;
 pub use repair::{RepairAction, RepairReport};
 pub use verify::{CopyReport, CopyState};
 

@@ -42,6 +42,16 @@ pub struct PutReport {
     pub providers: Vec<ProviderOutcome>,
 }
 
+/// What a put records besides the bytes.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// MIME type recorded in the manifest (may be empty).
+    pub content_type: String,
+    /// The source file's modification time in unix nanoseconds, recorded in the manifest
+    /// so a later sync can skip the file while its size and time are unchanged.
+    pub mtime_ns: Option<u64>,
+}
+
 enum Piece {
     Data(Arc<Vec<u8>>),
     /// The input ended cleanly: hand the writer back for its commit.
@@ -60,6 +70,20 @@ impl Store {
         key: &Key,
         input: impl AsyncRead + Unpin,
         content_type: &str,
+    ) -> Result<PutReport, StoreError> {
+        let options = PutOptions { content_type: content_type.to_owned(), mtime_ns: None };
+        self.put_with(key, input, &options).await
+    }
+
+    /// [`Store::put`] recording everything in `options` in the manifest.
+    ///
+    /// # Errors
+    /// As for [`Store::put`].
+    pub async fn put_with(
+        &self,
+        key: &Key,
+        input: impl AsyncRead + Unpin,
+        options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
         let version = self.next_version(key).await?;
@@ -82,8 +106,9 @@ impl Store {
             sha256,
             chunk_size: self.chunk_size,
             chunks,
-            content_type: content_type.to_owned(),
+            content_type: options.content_type.clone(),
             created: unix_now(),
+            mtime_ns: options.mtime_ns,
             deleted: false,
         };
         let manifest = body.sign(identity);
@@ -103,6 +128,11 @@ impl Store {
         };
         self.settle(key, version, &report.providers)?;
         Ok(report)
+    }
+
+    /// How many providers must commit a write for it to succeed.
+    pub(crate) fn quorum_needed(&self) -> usize {
+        self.quorum.required(self.replicas.len())
     }
 
     /// Reads `input` once and streams it to the providers at `targets` in parallel.

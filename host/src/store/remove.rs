@@ -36,7 +36,9 @@ impl Store {
                 .iter()
                 .zip(tombstoned)
                 .map(|(replica, tombstoned)| async move {
-                    if !tombstoned {
+                    // The signed tombstone is what readers obey; a provider that cannot
+                    // delete keeps inert bytes.
+                    if !tombstoned || !replica.can(Capabilities::DELETE) {
                         return None;
                     }
                     match replica.delete(key).await {

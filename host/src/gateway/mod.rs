@@ -1,0 +1,91 @@
+//! The HTTP gateway behind `mirra serve`: plain HTTP/1.1 reads (GET/HEAD with a single
+//! Range, ETag, If-None-Match) through the verified store, so browsers and curl read an
+//! owner's data from whichever provider is up; optional writes (PUT/DELETE) authorized
+//! by ES256K tokens signed with the owner's key; `/_health`, `/_metrics` and the owner's
+//! zone file at `/.well-known/mirra/zonefile`.
+//!
+//! No byte leaves unverified: the response body is fed chunk by chunk from
+//! [`Store::get_range`], and if a later chunk cannot be verified from any provider the
+//! connection is cut, so the client sees a truncated response, never a wrong one.
+
+mod body;
+mod metrics;
+mod range;
+mod responses;
+mod routes;
+mod server;
+pub mod token;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::store::Store;
+
+pub use metrics::Metrics;
+
+/// Limits and timeouts of the server.
+#[derive(Debug, Clone)]
+pub struct GatewayOptions {
+    /// Accept PUT and DELETE (each still needs a valid token).
+    pub writable: bool,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: u64,
+    /// Longest wait for a request's headers, counted from the moment the server starts
+    /// waiting for them; it also closes keep-alive connections left idle that long.
+    pub header_timeout: Duration,
+    /// A connection on which nothing was read or written for this long is closed, even
+    /// mid-request (a stalled upload or a client that stopped reading).
+    pub idle_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// On shutdown, how long in-flight requests may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for GatewayOptions {
+    fn default() -> Self {
+        Self {
+            writable: false,
+            max_body_bytes: 1 << 30,
+            header_timeout: Duration::from_secs(30),
+            // Longer than the default provider timeout, so a read that is still failing
+            // over between providers is not cut as idle.
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A gateway over one store.
+pub struct Gateway {
+    store: Store,
+    zonefile: Option<String>,
+    options: GatewayOptions,
+    metrics: Metrics,
+}
+
+impl Gateway {
+    /// Serves `store`; `zonefile` is the text served at `/.well-known/mirra/zonefile`.
+    pub fn new(store: Store, zonefile: Option<String>, options: GatewayOptions) -> Self {
+        Self {
+            store,
+            zonefile,
+            options,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// The counters `/_metrics` shows.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Accepts connections on `listener` until `shutdown` completes, then stops
+    /// accepting, lets in-flight requests finish (up to the shutdown grace) and returns.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) {
+        server::run(std::sync::Arc::new(self), listener, shutdown).await;
+    }
+}

@@ -1,0 +1,297 @@
+//! Routing and handlers: objects under `/{key}`, and the three fixed endpoints.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use mirra_driver_api::Key;
+use percent_encoding::percent_decode_str;
+use http_body_util::Limited;
+
+use super::range::{if_range_holds, none_match, parse_range, RangeRequest};
+use super::responses::{error, store_error};
+use super::token::{self, TokenError};
+use super::{body, Gateway};
+use crate::health::BreakerState;
+use crate::store::ObjectHead;
+use crate::user_key::parse_user_key;
+
+type Shared = Arc<Gateway>;
+
+/// The gateway's routes, with the access log around them.
+pub(super) fn router(gateway: Shared) -> Router {
+    Router::new()
+        .route("/_health", get(health))
+        .route("/_metrics", get(metrics))
+        .route("/.well-known/mirra/zonefile", get(zonefile))
+        .fallback(object)
+        .layer(middleware::from_fn_with_state(gateway.clone(), access_log))
+        .with_state(gateway)
+}
+
+/// Logs one line per request (never its headers: they may carry a token) and counts it.
+async fn access_log(State(gateway): State<Shared>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    gateway.metrics.request(method.as_str(), status.as_u16());
+    // Streamed bodies carry their length in the header; the others know it exactly.
+    let length = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or_else(|| HttpBody::size_hint(response.body()).exact());
+    let bytes = length.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    tracing::info!(target: "mirra::access", %method, %path, status = status.as_u16(), %bytes, ms = started.elapsed().as_millis() as u64, "request");
+    response
+}
+
+async fn health(State(gateway): State<Shared>) -> Response {
+    let providers: Vec<serde_json::Value> = gateway
+        .store
+        .replicas()
+        .iter()
+        .map(|r| serde_json::json!({ "name": r.name(), "breaker": r.health_record().snapshot().breaker }))
+        .collect();
+    // Serving is possible while any provider's breaker lets calls through.
+    let up = gateway.store.replicas().iter().any(|r| r.health_record().snapshot().breaker != BreakerState::Open);
+    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({ "status": if up { "ok" } else { "unavailable" }, "providers": providers });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string() + "\n").into_response()
+}
+
+async fn metrics(State(gateway): State<Shared>) -> Response {
+    let text = gateway.metrics.render(gateway.store.replicas());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn zonefile(State(gateway): State<Shared>) -> Response {
+    match &gateway.zonefile {
+        Some(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text.clone()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "this gateway has no zone file"),
+    }
+}
+
+/// Everything else is an object key.
+async fn object(State(gateway): State<Shared>, request: Request) -> Response {
+    let key = match key_of(request.uri().path()) {
+        Ok(Some(key)) => key,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no key given: GET /{key}"),
+        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
+    };
+    let method = request.method().clone();
+    match method {
+        Method::GET | Method::HEAD => read(gateway, key, request.headers(), method == Method::HEAD).await,
+        Method::PUT | Method::DELETE if gateway.options.writable => write(gateway, key, request).await,
+        Method::PUT | Method::DELETE => {
+            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "this gateway is read-only; start it with --writable to accept writes");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            closing(response)
+        }
+        _ => {
+            let allow = if gateway.options.writable { "GET, HEAD, PUT, DELETE" } else { "GET, HEAD" };
+            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} not allowed"));
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+            closing(response)
+        }
+    }
+}
+
+/// The key a request path names: percent-decoded, then checked like a key typed on the
+/// command line (so `..`, empty segments and `.mirra/` are refused with 400). `None` for
+/// the root; else why the key is refused.
+fn key_of(path: &str) -> Result<Option<Key>, String> {
+    let raw = path.strip_prefix('/').unwrap_or(path);
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let decoded = percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "the key is not UTF-8 once percent-decoded".to_owned())?;
+    parse_user_key(&decoded).map(Some).map_err(|e| e.to_string())
+}
+
+async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -> Response {
+    let head = match gateway.store.head(&key).await {
+        Ok(head) => head,
+        Err(e) => return store_error(e),
+    };
+    let etag = format!("\"{}\"", head.sha256_hex());
+    let header_text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let mut response_headers = object_headers(&head, &etag);
+    if header_text(header::IF_NONE_MATCH).is_some_and(|h| none_match(h, &etag)) {
+        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
+    }
+    let size = head.size();
+    let range_header = header_text(header::RANGE).filter(|_| header_text(header::IF_RANGE).is_none_or(|h| if_range_holds(h, &etag)));
+    let (status, start, end) = match parse_range(range_header, size) {
+        RangeRequest::Full => (StatusCode::OK, 0, size),
+        RangeRequest::Partial { start, end } => {
+            let value = format!("bytes {start}-{}/{size}", end - 1);
+            response_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ASCII"));
+            (StatusCode::PARTIAL_CONTENT, start, end)
+        }
+        RangeRequest::Unsatisfiable => {
+            let mut response = error(StatusCode::RANGE_NOT_SATISFIABLE, format!("the range is outside the object's {size} bytes"));
+            let value = HeaderValue::from_str(&format!("bytes */{size}")).expect("ASCII");
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+            return response;
+        }
+    };
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if head_only {
+        return (status, response_headers, Body::empty()).into_response();
+    }
+    match body::verified(gateway, key, head, start, end).await {
+        Ok(body) => (status, response_headers, body).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+fn object_headers(head: &ObjectHead, etag: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, HeaderValue::from_str(etag).expect("hex is a valid header"));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let content_type = match head.content_type() {
+        "" => HeaderValue::from_static("application/octet-stream"),
+        // Validated at put time: no control characters.
+        text => HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    };
+    headers.insert(header::CONTENT_TYPE, content_type);
+    headers.insert("x-mirra-version", HeaderValue::from(head.version()));
+    headers
+}
+
+async fn write(gateway: Shared, key: Key, request: Request) -> Response {
+    if let Err(refusal) = authorize(&gateway, &key, request.headers()) {
+        return closing(refusal.into_response());
+    }
+    let deleting = request.method() == Method::DELETE;
+    let report = if deleting {
+        gateway.store.remove(&key).await
+    } else {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| mime_guess::from_path(key.as_str()).first_or_octet_stream().to_string());
+        let limit = gateway.options.max_body_bytes;
+        let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return closing(error(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the {limit}-byte limit")));
+        }
+        // A body without a declared length is cut at the limit; the put then fails with
+        // the limit error, which becomes 413.
+        let limited = Limited::new(request.into_body(), usize::try_from(limit).unwrap_or(usize::MAX));
+        let input = body::upload(gateway.clone(), Body::new(limited));
+        gateway.store.put(&key, input, &content_type).await
+    };
+    match report {
+        Ok(report) => {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if !deleting {
+                let etag = HeaderValue::from_str(&format!("\"{}\"", report.sha256)).expect("hex is a valid header");
+                headers.insert(header::ETAG, etag);
+            }
+            let text = serde_json::to_string(&report).expect("reports serialize");
+            (StatusCode::OK, headers, text + "\n").into_response()
+        }
+        // The body may be partly unread: the connection cannot carry another request.
+        Err(e) => closing(store_error(e)),
+    }
+}
+
+/// Marks `response` as the last on its connection. For answers given before the request
+/// body was read, so clients do not send the next request on a connection the server
+/// is about to close.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Checks the bearer token: 401 unless it is a valid, unexpired ES256K token signed by
+/// the owner's key, 403 unless its scope covers `key`.
+fn authorize(gateway: &Gateway, key: &Key, headers: &HeaderMap) -> Result<(), Refusal> {
+    let unauthorized = |reason: &'static str, description: &str| Refusal {
+        status: StatusCode::UNAUTHORIZED,
+        reason,
+        message: description.to_owned(),
+    };
+    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return Err(unauthorized("", "writes need `Authorization: Bearer <token>`; mint one with `mirra token`"));
+    };
+    let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
+        return Err(unauthorized("invalid_request", "the Authorization header is not a Bearer token"));
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let claims = match token::verify(token.trim(), gateway.store.signer(), now) {
+        Ok(claims) => claims,
+        Err(e) => {
+            let kind = match e {
+                TokenError::Expired { .. } => "expired",
+                TokenError::NotYetValid { .. } => "not yet valid",
+                TokenError::Signature => "bad signature",
+                TokenError::Algorithm(_) => "wrong algorithm",
+                _ => "malformed",
+            };
+            tracing::warn!(key = %key, "write refused: token {kind}");
+            return Err(unauthorized("invalid_token", &e.to_string()));
+        }
+    };
+    if !claims.allows(key.as_str()) {
+        tracing::warn!(key = %key, token = %claims.jti, scope = %claims.scope, "write refused: out of the token's scope");
+        return Err(Refusal {
+            status: StatusCode::FORBIDDEN,
+            reason: "insufficient_scope",
+            message: format!("the token's scope {:?} does not cover {:?}", claims.scope, key.as_str()),
+        });
+    }
+    tracing::info!(key = %key, token = %claims.jti, "write authorized");
+    Ok(())
+}
+
+/// A write refused for want of a valid token (401) or of scope (403), with the
+/// `WWW-Authenticate` challenge of RFC 6750.
+struct Refusal {
+    status: StatusCode,
+    /// The RFC 6750 error code, or empty when no token was offered.
+    reason: &'static str,
+    message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = error(self.status, self.message);
+        let challenge = match self.reason {
+            "" => "Bearer realm=\"mirra\"".to_owned(),
+            reason => format!("Bearer realm=\"mirra\", error=\"{reason}\""),
+        };
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII"));
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_percent_decoded_then_checked() {
+        assert_eq!(key_of("/a/b%20c.txt").unwrap().unwrap().as_str(), "a/b c.txt");
+        assert_eq!(key_of("/caf%C3%A9").unwrap().unwrap().as_str(), "café");
+        assert!(key_of("/").unwrap().is_none());
+        for bad in ["/../etc/passwd", "/a/%2e%2e/b", "/..%2f..%2fetc", "/a//b", "/.mirra/manifests/x.json", "/%ff", "/a%00b", "/a%5cb"] {
+            assert!(key_of(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Running an upload plan: `transfers` files through [`Store::put_with`] at once, then
+//! the tombstones.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use tokio::io::{AsyncRead, ReadBuf};
+
+use super::plan::{PlannedUpload, UploadOptions, UploadPlan};
+use super::summary::{FileFailure, Tallies, TreeSummary};
+use super::Progress;
+use crate::store::{PutOptions, PutReport, Store, StoreError};
+
+/// Sends every planned file, `options.transfers` at once, then writes the planned
+/// tombstones. Per-file failures (quorum not met, unreadable file) are collected in the
+/// summary; the other files carry on.
+pub async fn execute_upload(
+    store: &Store,
+    plan: UploadPlan,
+    options: &UploadOptions,
+    progress: &dyn Progress,
+) -> TreeSummary {
+    let started = Instant::now();
+    let mut tallies = Tallies::new(store.replicas().iter().map(|r| r.name().to_owned()));
+    let mut summary = TreeSummary {
+        files: plan.files_seen,
+        unchanged: plan.unchanged,
+        deletes_withheld: plan.deletes_withheld,
+        skipped: plan.skipped,
+        unreadable: plan.unreadable,
+        ..TreeSummary::default()
+    };
+    // Each file is one verified put; many at once is what overlaps one file's hashing and
+    // signing with another's provider I/O and fsyncs.
+    let mut puts = stream::iter(
+        plan.uploads
+            .into_iter()
+            .map(|upload| send_one(store, upload, options, progress)),
+    )
+    .buffer_unordered(options.transfers.max(1));
+    while let Some((key, result)) = puts.next().await {
+        progress.file_done(result.is_ok());
+        match result {
+            Ok(report) => {
+                summary.sent += 1;
+                summary.sent_bytes += report.size;
+                tally_report(&mut tallies, &report);
+            }
+            Err(error) => {
+                if let SendError::Store(e) = &error {
+                    tallies.failed_write(e);
+                }
+                summary.failed.push(FileFailure {
+                    key,
+                    error: error.to_string(),
+                });
+            }
+        }
+    }
+    drop(puts);
+    let mut removes = stream::iter(
+        plan.deletes
+            .into_iter()
+            .map(|key| async move { (key.to_string(), store.remove(&key).await) }),
+    )
+    .buffer_unordered(options.transfers.max(1));
+    while let Some((key, result)) = removes.next().await {
+        match result {
+            Ok(report) => {
+                summary.deleted += 1;
+                tally_report(&mut tallies, &report);
+            }
+            Err(e) => {
+                tallies.failed_write(&e);
+                summary.failed.push(FileFailure {
+                    key,
+                    error: format!("delete: {e}"),
+                });
+            }
+        }
+    }
+    drop(removes);
+    summary.providers = tallies.into_vec();
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary
+}
+
+fn tally_report(tallies: &mut Tallies, report: &PutReport) {
+    for outcome in &report.providers {
+        match &outcome.error {
+            None => tallies.ok(&outcome.provider),
+            Some(reason) => tallies.failed(&outcome.provider, reason),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error("{0}")]
+    Open(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+async fn send_one(
+    store: &Store,
+    upload: PlannedUpload,
+    options: &UploadOptions,
+    progress: &dyn Progress,
+) -> (String, Result<PutReport, SendError>) {
+    let key = upload.key.to_string();
+    let file = match tokio::fs::File::open(&upload.file.path).await {
+        Ok(file) => file,
+        Err(e) => {
+            return (
+                key,
+                Err(SendError::Open(format!(
+                    "opening {}: {e}",
+                    upload.file.path.display()
+                ))),
+            )
+        }
+    };
+    let content_type = options.content_type.clone().unwrap_or_else(|| {
+        mime_guess::from_path(&upload.file.rel)
+            .first_or_octet_stream()
+            .to_string()
+    });
+    // The time recorded is the one seen before reading: if the file changes while it is
+    // read, its new time differs from the manifest's and the next sync sends it again.
+    let put_options = PutOptions {
+        content_type,
+        mtime_ns: upload.file.mtime_ns,
+    };
+    // Small reads for small files: the store reads in its own pieces anyway.
+    let capacity = usize::try_from(upload.file.size)
+        .unwrap_or(usize::MAX)
+        .clamp(8 << 10, 1 << 20);
+    let input = Counting {
+        inner: tokio::io::BufReader::with_capacity(capacity, file),
+        progress,
+    };
+    let result = store
+        .put_with(&upload.key, input, &put_options)
+        .await
+        .map_err(SendError::from);
+    (key, result)
+}
+
+/// Reports bytes to the progress display as the store reads them.
+struct Counting<'p, R> {
+    inner: R,
+    progress: &'p dyn Progress,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counting<'_, R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.progress.add_bytes(read as u64);
+        }
+        polled
+    }
+}
