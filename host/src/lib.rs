@@ -17,4 +17,5 @@ pub mod manifest;
 pub mod replica;
 pub mod state;
 pub mod store;
+pub mod tree;
 pub mod user_key;

@@ -28,7 +28,7 @@ use crate::state::{RepairJournal, VersionsSeen};
 pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
 pub use listing::{KeySummary, ProviderState, ProviderStatus};
-pub use put::{ProviderOutcome, PutReport};
+pub use put::{ProviderOutcome, PutOptions, PutReport};
 pub use range::{ObjectHead, RangeReport};
 pub(crate) use manifests::ManifestProblem;
 pub use repair::{RepairAction, RepairReport};
