@@ -1,7 +1,9 @@
 //! The `mirra` command line: one file per subcommand, each a clap struct whose `run`
 //! does the work through the library and returns `anyhow::Result`.
 
+mod completions;
 mod context;
+mod doctor;
 mod get;
 mod init;
 mod keys;
@@ -66,6 +68,12 @@ enum Command {
     Stat(stat::StatCmd),
     /// Show each provider's driver, capabilities and health.
     Providers(providers::ProvidersCmd),
+    /// Check the config, key, drivers, and that every provider is reachable and writable.
+    Doctor(doctor::DoctorCmd),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsCmd),
+    /// Print the man page.
+    Man(completions::ManCmd),
     /// Check every copy of every key against the newest signed manifest.
     Verify(verify::VerifyCmd),
     /// Copy verified data onto every provider that is missing, stale or corrupt.
@@ -110,6 +118,9 @@ pub fn main() -> ExitCode {
             Command::Ls(cmd) => cmd.run(&globals).await,
             Command::Stat(cmd) => cmd.run(&globals).await,
             Command::Providers(cmd) => cmd.run(&globals).await,
+            Command::Doctor(cmd) => cmd.run(&globals).await,
+            Command::Completions(cmd) => cmd.run(),
+            Command::Man(cmd) => cmd.run(),
             Command::Verify(cmd) => cmd.run(&globals).await,
             Command::Repair(cmd) => cmd.run(&globals).await,
             Command::Zonefile(cmd) => cmd.run(&globals).await,
