@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
+use indicatif::ProgressBar;
 use tokio::io::AsyncWriteExt;
+
+use super::progress::transfer_bar;
 
 use super::context::Globals;
 use super::tree::{run_download, TreeFlags};
@@ -47,7 +50,10 @@ impl GetCmd {
     /// Reads the object and writes only verified bytes.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
         if let (true, Some(prefix), Some(dir)) = (self.recursive, &self.key, &self.dir) {
-            anyhow::ensure!(!self.tree.follow_links && !self.tree.checksum, "get -r takes --transfers only");
+            anyhow::ensure!(
+                !self.tree.follow_links && !self.tree.checksum,
+                "get -r takes --transfers only"
+            );
             return run_download(globals, prefix, dir, &self.tree, self.json).await;
         }
         anyhow::ensure!(!self.tree.any(), "--transfers applies only with -r");
@@ -60,15 +66,17 @@ impl GetCmd {
         let options = GetOptions {
             latest: self.latest,
         };
+        let bar = transfer_bar(globals, None, &format!("get {key}"));
         let report = match self.output.as_deref() {
             Some(path) if path.as_os_str() != "-" => {
-                get_to_file(&store, &key, options, path).await?
+                get_to_file(&store, &key, options, path, &bar).await?
             }
             _ => {
-                let mut stdout = tokio::io::stdout();
+                let mut stdout = bar.wrap_async_write(tokio::io::stdout());
                 store.get(&key, options, &mut stdout).await?
             }
         };
+        bar.finish_and_clear();
         if let Some(hex) = &self.sha256 {
             anyhow::ensure!(
                 &report.sha256 == hex,
@@ -92,6 +100,7 @@ pub(super) async fn get_to_file(
     key: &mirra_driver_api::Key,
     options: GetOptions,
     path: &Path,
+    bar: &ProgressBar,
 ) -> anyhow::Result<GetReport> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
@@ -102,10 +111,13 @@ pub(super) async fn get_to_file(
         .tempfile_in(&dir)
         .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     let (file, temp_path) = temp.into_parts();
-    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(file));
+    let file = tokio::fs::File::from_std(file);
+    // A second handle on the same file, to fsync it after the buffered writer is done.
+    let to_sync = file.try_clone().await?;
+    let mut out = bar.wrap_async_write(tokio::io::BufWriter::with_capacity(1 << 20, file));
     let report = store.get(key, options, &mut out).await?;
     out.flush().await?;
-    out.into_inner().sync_all().await?;
+    to_sync.sync_all().await?;
     temp_path
         .persist(path)
         .with_context(|| format!("renaming into {}", path.display()))?;

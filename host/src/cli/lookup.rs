@@ -126,7 +126,14 @@ impl LookupCmd {
         let options = GetOptions::default();
         let outcome = match self.output.as_deref() {
             Some(path) if path.as_os_str() != "-" => {
-                super::get::get_to_file(&store, &key, options, path).await
+                super::get::get_to_file(
+                    &store,
+                    &key,
+                    options,
+                    path,
+                    &indicatif::ProgressBar::hidden(),
+                )
+                .await
             }
             _ => {
                 let mut stdout = tokio::io::stdout();
@@ -176,7 +183,10 @@ impl LookupCmd {
 
 /// A read-only store over `replicas` (opened from a zone file), verifying against
 /// `signer`, with the default policy and this host's record of versions seen.
-pub(super) fn read_only_store(replicas: Vec<Replica>, signer: secp256k1::PublicKey) -> anyhow::Result<Store> {
+pub(super) fn read_only_store(
+    replicas: Vec<Replica>,
+    signer: secp256k1::PublicKey,
+) -> anyhow::Result<Store> {
     let state_dir = default_state_dir();
     Ok(Store::new(StoreParts {
         replicas,
@@ -195,7 +205,10 @@ pub(super) fn read_only_store(replicas: Vec<Replica>, signer: secp256k1::PublicK
 /// URI records, verifying against `pubkey` or else the zone file's key, as `mirra
 /// lookup` reads; for `mirra serve --zonefile`. Records that cannot be opened are
 /// skipped with a warning; none usable is an error.
-pub(super) async fn open_zone_store(source: &str, pubkey: Option<&str>) -> anyhow::Result<(Store, Vec<u8>)> {
+pub(super) async fn open_zone_store(
+    source: &str,
+    pubkey: Option<&str>,
+) -> anyhow::Result<(Store, Vec<u8>)> {
     let bytes = read_zonefile(source).await?;
     let zone = ZoneFile::parse(&bytes).with_context(|| format!("zone file {source}"))?;
     let key_text = match pubkey {
@@ -206,7 +219,10 @@ pub(super) async fn open_zone_store(source: &str, pubkey: Option<&str>) -> anyho
     };
     let signer = parse_public_key(&key_text)?;
     let (replicas, _) = open_sources(&zone);
-    anyhow::ensure!(!replicas.is_empty(), "no URI record in {source} can be read");
+    anyhow::ensure!(
+        !replicas.is_empty(),
+        "no URI record in {source} can be read"
+    );
     Ok((read_only_store(replicas, signer)?, bytes))
 }
 

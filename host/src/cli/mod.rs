@@ -10,6 +10,7 @@ mod keys;
 mod lookup;
 mod ls;
 mod output;
+mod progress;
 mod providers;
 mod put;
 mod repair;
@@ -147,7 +148,13 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || cause.is::<crate::identity::IdentityError>()
             || cause.is::<crate::loader::LoaderError>()
             || cause.is::<crate::zonefile::ZoneFileError>()
-            || matches!(cause.downcast_ref::<crate::tree::TreeError>(), Some(crate::tree::TreeError::BadPrefix { .. } | crate::tree::TreeError::NotADirectory(_)))
+            || matches!(
+                cause.downcast_ref::<crate::tree::TreeError>(),
+                Some(
+                    crate::tree::TreeError::BadPrefix { .. }
+                        | crate::tree::TreeError::NotADirectory(_)
+                )
+            )
     });
     if usage {
         EXIT_USAGE

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::context::Globals;
 use super::output::{print_json, print_write_report};
+use super::progress::transfer_bar;
 use super::tree::{run_upload, TreeFlags, UploadRequest};
 use crate::store::{immutable_key, PutOptions};
 use crate::tree::unix_nanos;
@@ -54,7 +55,10 @@ impl PutCmd {
             };
             return run_upload(globals, request).await;
         }
-        anyhow::ensure!(!self.tree.any(), "--transfers, --follow-links and --checksum apply only with -r");
+        anyhow::ensure!(
+            !self.tree.any(),
+            "--transfers, --follow-links and --checksum apply only with -r"
+        );
         let stdin = self.file.as_os_str() == "-";
         let key = match (&self.key, self.immutable) {
             (_, true) => None,
@@ -79,15 +83,31 @@ impl PutCmd {
                 .to_string()
         });
         let store = globals.open_store(None)?;
+        let size = (!stdin)
+            .then(|| std::fs::metadata(&self.file).map(|m| m.len()).ok())
+            .flatten();
+        let bar = transfer_bar(globals, size, &format!("put {}", self.file.display()));
         let report = match key {
             Some(key) => {
-                let input = open_input(&self.file).await?;
+                let input = bar.wrap_async_read(open_input(&self.file).await?);
                 // A file's time is recorded so a later `sync` sees it unchanged.
                 let mtime_ns = match stdin {
                     true => None,
-                    false => std::fs::metadata(&self.file).ok().and_then(|m| m.modified().ok()).and_then(unix_nanos),
+                    false => std::fs::metadata(&self.file)
+                        .ok()
+                        .and_then(|m| m.modified().ok())
+                        .and_then(unix_nanos),
                 };
-                store.put_with(&key, input, &PutOptions { content_type, mtime_ns }).await?
+                store
+                    .put_with(
+                        &key,
+                        input,
+                        &PutOptions {
+                            content_type,
+                            mtime_ns,
+                        },
+                    )
+                    .await?
             }
             None => {
                 // The address is the content's hash, needed before the first byte is sent:
@@ -98,12 +118,13 @@ impl PutCmd {
                     (self.file.clone(), None)
                 };
                 let hex = hash_file(&path).await?;
-                let input = open_input(&path).await?;
+                let input = bar.wrap_async_read(open_input(&path).await?);
                 store
                     .put(&immutable_key(&hex)?, input, &content_type)
                     .await?
             }
         };
+        bar.finish_and_clear();
         if self.json {
             print_json(&report)?;
         } else if !globals.quiet() {
