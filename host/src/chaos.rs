@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mirra_driver_api::{DriverError, DriverResult, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver};
+use mirra_driver_api::{
+    DriverError, DriverResult, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver,
+};
 
 use crate::config::ChaosConfig;
 
@@ -25,9 +27,16 @@ impl ChaosDriver {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn StorageDriver>, config: ChaosConfig) -> Self {
         let seed = config.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
         });
-        Self { inner, config, dice: Mutex::new(seed) }
+        Self {
+            inner,
+            config,
+            dice: Mutex::new(seed),
+        }
     }
 
     /// A uniform number in [0, 1).
@@ -47,13 +56,17 @@ impl ChaosDriver {
     /// The faults every call may suffer before it reaches the driver.
     fn before(&self, op: &str) -> DriverResult<()> {
         if self.config.down {
-            return Err(DriverError::unavailable(format!("chaos: provider down ({op})")));
+            return Err(DriverError::unavailable(format!(
+                "chaos: provider down ({op})"
+            )));
         }
         if let Some(latency) = self.config.latency {
             std::thread::sleep(latency);
         }
         if self.config.fail_rate > 0.0 && self.roll() < self.config.fail_rate {
-            return Err(DriverError::unavailable(format!("chaos: injected failure ({op})")));
+            return Err(DriverError::unavailable(format!(
+                "chaos: injected failure ({op})"
+            )));
         }
         Ok(())
     }
@@ -121,7 +134,9 @@ mod tests {
 
     impl StorageDriver for Fixed {
         fn stat(&self, _: &Key) -> DriverResult<ObjectMeta> {
-            Ok(ObjectMeta { size: self.0.len() as u64 })
+            Ok(ObjectMeta {
+                size: self.0.len() as u64,
+            })
         }
         fn read(&self, _: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize> {
             let rest = self.0.get(offset as usize..).unwrap_or_default();
@@ -137,35 +152,62 @@ mod tests {
 
     #[test]
     fn down_fails_every_call() {
-        let driver = chaos(ChaosConfig { down: true, ..Default::default() });
+        let driver = chaos(ChaosConfig {
+            down: true,
+            ..Default::default()
+        });
         let key = Key::parse("k").unwrap();
-        assert_eq!(driver.stat(&key).unwrap_err().kind, mirra_driver_api::ErrorKind::Unavailable);
+        assert_eq!(
+            driver.stat(&key).unwrap_err().kind,
+            mirra_driver_api::ErrorKind::Unavailable
+        );
         assert!(driver.read(&key, 0, &mut [0; 8]).is_err());
     }
 
     #[test]
     fn same_seed_same_faults() {
-        let config = ChaosConfig { fail_rate: 0.5, corrupt_rate: 0.5, seed: Some(42), ..Default::default() };
+        let config = ChaosConfig {
+            fail_rate: 0.5,
+            corrupt_rate: 0.5,
+            seed: Some(42),
+            ..Default::default()
+        };
         let key = Key::parse("k").unwrap();
         let outcomes = |driver: &ChaosDriver| -> Vec<Option<Vec<u8>>> {
-            (0..64).map(|_| {
-                let mut buf = vec![0u8; 64];
-                driver.read(&key, 0, &mut buf).ok().map(|_| buf)
-            }).collect()
+            (0..64)
+                .map(|_| {
+                    let mut buf = vec![0u8; 64];
+                    driver.read(&key, 0, &mut buf).ok().map(|_| buf)
+                })
+                .collect()
         };
         let (a, b) = (outcomes(&chaos(config.clone())), outcomes(&chaos(config)));
         assert_eq!(a, b);
         let failed = a.iter().filter(|o| o.is_none()).count();
-        let corrupted = a.iter().flatten().filter(|buf| buf.iter().any(|&x| x != 7)).count();
-        assert!((16..=48).contains(&failed), "{failed} of 64 failed at rate 0.5");
+        let corrupted = a
+            .iter()
+            .flatten()
+            .filter(|buf| buf.iter().any(|&x| x != 7))
+            .count();
+        assert!(
+            (16..=48).contains(&failed),
+            "{failed} of 64 failed at rate 0.5"
+        );
         assert!(corrupted > 0, "no corruption at rate 0.5");
     }
 
     #[test]
     fn reads_stop_at_the_stall_point() {
-        let driver = chaos(ChaosConfig { stall_after_bytes: Some(100), ..Default::default() });
+        let driver = chaos(ChaosConfig {
+            stall_after_bytes: Some(100),
+            ..Default::default()
+        });
         let key = Key::parse("k").unwrap();
         let mut buf = vec![0u8; 1000];
-        assert_eq!(driver.read(&key, 0, &mut buf).unwrap(), 100, "a read is cut at the stall point");
+        assert_eq!(
+            driver.read(&key, 0, &mut buf).unwrap(),
+            100,
+            "a read is cut at the stall point"
+        );
     }
 }

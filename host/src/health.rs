@@ -162,7 +162,8 @@ impl Health {
     /// Whether calls are currently failing fast.
     pub fn is_open(&self) -> bool {
         let s = self.lock();
-        s.open_until.is_some_and(|until| Instant::now() < until || s.probing)
+        s.open_until
+            .is_some_and(|until| Instant::now() < until || s.probing)
     }
 
     /// The moving average latency, for ordering providers.
@@ -195,7 +196,10 @@ mod tests {
     use super::*;
 
     fn policy(cooldown_ms: u64) -> BreakerPolicy {
-        BreakerPolicy { failures: 3, cooldown: Duration::from_millis(cooldown_ms) }
+        BreakerPolicy {
+            failures: 3,
+            cooldown: Duration::from_millis(cooldown_ms),
+        }
     }
 
     #[test]
@@ -208,10 +212,17 @@ mod tests {
         }
         health.record_failure_at("refused", t0);
         assert_eq!(health.admit_at(t0), Admission::Refused);
-        assert_eq!(health.admit_at(t0 + Duration::from_millis(999)), Admission::Refused);
+        assert_eq!(
+            health.admit_at(t0 + Duration::from_millis(999)),
+            Admission::Refused
+        );
         let later = t0 + Duration::from_millis(1000);
         assert_eq!(health.admit_at(later), Admission::Probe);
-        assert_eq!(health.admit_at(later), Admission::Refused, "only one probe at a time");
+        assert_eq!(
+            health.admit_at(later),
+            Admission::Refused,
+            "only one probe at a time"
+        );
         health.record_success(Duration::from_millis(3));
         assert_eq!(health.admit_at(later), Admission::Call);
         assert_eq!(health.snapshot().breaker, BreakerState::Closed);
@@ -227,8 +238,15 @@ mod tests {
         let t1 = t0 + Duration::from_millis(1000);
         assert_eq!(health.admit_at(t1), Admission::Probe);
         health.record_failure_at("timeout", t1);
-        assert_eq!(health.admit_at(t1 + Duration::from_millis(1999)), Admission::Refused, "cooldown doubled");
-        assert_eq!(health.admit_at(t1 + Duration::from_millis(2000)), Admission::Probe);
+        assert_eq!(
+            health.admit_at(t1 + Duration::from_millis(1999)),
+            Admission::Refused,
+            "cooldown doubled"
+        );
+        assert_eq!(
+            health.admit_at(t1 + Duration::from_millis(2000)),
+            Admission::Probe
+        );
     }
 
     #[test]

@@ -6,16 +6,16 @@
 
 pub mod chaos;
 pub mod cli;
-pub mod zonefile;
-pub mod health;
-pub mod providers;
 pub mod config;
 pub mod gateway;
+pub mod health;
 pub mod identity;
 pub mod loader;
 pub mod manifest;
+pub mod providers;
 pub mod replica;
 pub mod state;
 pub mod store;
 pub mod tree;
 pub mod user_key;
+pub mod zonefile;

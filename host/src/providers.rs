@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use mirra_driver_api::{DriverError, DriverResult, HostContext, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver};
+use mirra_driver_api::{
+    DriverError, DriverResult, HostContext, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver,
+};
 
 use crate::chaos::ChaosDriver;
 use crate::config::{Config, ProviderConfig};
@@ -24,23 +26,41 @@ const PER_PROVIDER_CONCURRENCY: usize = 16;
 /// The first [`LoaderError`] for a library that cannot be loaded.
 pub fn open_replicas(config: &Config, loader: &Loader) -> Result<Vec<Replica>, LoaderError> {
     let search = SearchPath::standard(&config.driver_dirs);
-    config.providers.iter().map(|provider| open_replica(config, provider, loader, &search)).collect()
+    config
+        .providers
+        .iter()
+        .map(|provider| open_replica(config, provider, loader, &search))
+        .collect()
 }
 
-fn open_replica(config: &Config, provider: &ProviderConfig, loader: &Loader, search: &SearchPath) -> Result<Replica, LoaderError> {
+fn open_replica(
+    config: &Config,
+    provider: &ProviderConfig,
+    loader: &Loader,
+    search: &SearchPath,
+) -> Result<Replica, LoaderError> {
     let library = loader.load(&search.resolve(&provider.driver)?)?;
-    let mut driver: Arc<dyn StorageDriver> = match library.open(HostContext::default(), &provider.driver_config_toml()) {
-        Ok(driver) => Arc::new(driver),
-        Err(source) => {
-            let err = LoaderError::Open { path: library.path().to_path_buf(), driver: library.info().name.clone(), source };
-            tracing::warn!("provider {}: {err}", provider.name);
-            Arc::new(Unopened(err.to_string()))
-        }
-    };
+    let mut driver: Arc<dyn StorageDriver> =
+        match library.open(HostContext::default(), &provider.driver_config_toml()) {
+            Ok(driver) => Arc::new(driver),
+            Err(source) => {
+                let err = LoaderError::Open {
+                    path: library.path().to_path_buf(),
+                    driver: library.info().name.clone(),
+                    source,
+                };
+                tracing::warn!("provider {}: {err}", provider.name);
+                Arc::new(Unopened(err.to_string()))
+            }
+        };
     if let Some(chaos) = &provider.chaos {
         driver = Arc::new(ChaosDriver::new(driver, chaos.clone()));
     }
-    Ok(Replica::new(settings(config, provider), library.info().clone(), driver))
+    Ok(Replica::new(
+        settings(config, provider),
+        library.info().clone(),
+        driver,
+    ))
 }
 
 /// The replica settings for `provider` under `config`'s policy.
@@ -54,7 +74,10 @@ pub fn settings(config: &Config, provider: &ProviderConfig) -> ReplicaSettings {
         timeout: policy.timeout,
         stall_timeout: policy.stall_timeout.min(policy.timeout),
         retries: policy.retries,
-        breaker: BreakerPolicy { failures: policy.breaker_failures, cooldown: policy.breaker_cooldown },
+        breaker: BreakerPolicy {
+            failures: policy.breaker_failures,
+            cooldown: policy.breaker_cooldown,
+        },
         concurrency: PER_PROVIDER_CONCURRENCY,
     }
 }

@@ -112,18 +112,31 @@ impl Replica {
     /// # Errors
     /// The driver's error, or `Unavailable` when the deadline passed first or the breaker
     /// is open.
-    pub async fn call_once<T, F>(&self, op: &'static str, deadline: Duration, f: F) -> DriverResult<T>
+    pub async fn call_once<T, F>(
+        &self,
+        op: &'static str,
+        deadline: Duration,
+        f: F,
+    ) -> DriverResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&dyn StorageDriver) -> DriverResult<T> + Send + 'static,
     {
         if self.health.admit() == Admission::Refused {
             let last = self.health.snapshot().last_error.unwrap_or_default();
-            return Err(DriverError::unavailable(format!("circuit open after repeated failures (last: {last})")).with_retryable(false));
+            return Err(DriverError::unavailable(format!(
+                "circuit open after repeated failures (last: {last})"
+            ))
+            .with_retryable(false));
         }
         let started = Instant::now();
         let work = async {
-            let permit = self.permits.clone().acquire_owned().await.map_err(|_| DriverError::other("replica closed"))?;
+            let permit = self
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| DriverError::other("replica closed"))?;
             let driver = self.driver.clone();
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
@@ -134,7 +147,9 @@ impl Replica {
         };
         let result = match tokio::time::timeout(deadline, work).await {
             Ok(result) => result,
-            Err(_) => Err(DriverError::unavailable(format!("{op} timed out after {deadline:?}"))),
+            Err(_) => Err(DriverError::unavailable(format!(
+                "{op} timed out after {deadline:?}"
+            ))),
         };
         match &result {
             Ok(_) => self.health.record_success(started.elapsed()),
@@ -161,7 +176,10 @@ impl Replica {
                 Err(e) => e,
             };
             let backoff = jittered(BASE_BACKOFF * 2u32.saturating_pow(tries));
-            if !error.retryable || tries >= self.settings.retries || Instant::now() + backoff >= give_up_at {
+            if !error.retryable
+                || tries >= self.settings.retries
+                || Instant::now() + backoff >= give_up_at
+            {
                 return Err(error);
             }
             tracing::debug!(provider = self.name(), %error, ?backoff, "retrying");
@@ -194,7 +212,13 @@ impl Replica {
     /// Reads `len` bytes at `offset` into `buf` (resized to what was read), looping over
     /// short reads; fewer bytes only at the end of the object. Each try must finish
     /// within the stall timeout.
-    pub async fn read_range(&self, key: &Key, offset: u64, len: usize, buf: Vec<u8>) -> DriverResult<Vec<u8>> {
+    pub async fn read_range(
+        &self,
+        key: &Key,
+        offset: u64,
+        len: usize,
+        buf: Vec<u8>,
+    ) -> DriverResult<Vec<u8>> {
         let mut spare = Some(buf);
         self.retrying(|| {
             let key = key.clone();
@@ -320,13 +344,23 @@ impl ReplicaWriter {
             .writer
             .take()
             .ok_or_else(|| DriverError::other("writer already failed"))?;
-        self.replica.call_once("commit", self.replica.settings.timeout, move |_| writer.commit()).await
+        self.replica
+            .call_once("commit", self.replica.settings.timeout, move |_| {
+                writer.commit()
+            })
+            .await
     }
 
     /// Discards what was written.
     pub async fn abort(mut self) -> DriverResult<()> {
         match self.writer.take() {
-            Some(writer) => self.replica.call_once("abort", self.replica.settings.timeout, move |_| writer.abort()).await,
+            Some(writer) => {
+                self.replica
+                    .call_once("abort", self.replica.settings.timeout, move |_| {
+                        writer.abort()
+                    })
+                    .await
+            }
             None => Ok(()),
         }
     }
@@ -335,12 +369,21 @@ impl ReplicaWriter {
 /// Whether an error says the provider is unwell, as opposed to answering a question
 /// (`NotFound`) or refusing a request (`InvalidInput`, `Unsupported`, `Conflict`).
 fn counts_against_provider(kind: ErrorKind) -> bool {
-    matches!(kind, ErrorKind::Unavailable | ErrorKind::Panicked | ErrorKind::PermissionDenied | ErrorKind::Other)
+    matches!(
+        kind,
+        ErrorKind::Unavailable
+            | ErrorKind::Panicked
+            | ErrorKind::PermissionDenied
+            | ErrorKind::Other
+    )
 }
 
 /// `base` scaled by a factor in [0.5, 1.5), so retrying clients do not march in step.
 fn jittered(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
     base.mul_f64(factor)
 }

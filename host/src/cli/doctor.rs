@@ -42,7 +42,14 @@ impl DoctorCmd {
         let path = globals.config_path();
         let config = match globals.load_config() {
             Ok(config) => {
-                note("config".into(), Ok(format!("{} ({} providers)", path.display(), config.providers.len())));
+                note(
+                    "config".into(),
+                    Ok(format!(
+                        "{} ({} providers)",
+                        path.display(),
+                        config.providers.len()
+                    )),
+                );
                 Some(config)
             }
             Err(e) => {
@@ -52,19 +59,37 @@ impl DoctorCmd {
         };
         if let Some(config) = config {
             let key_file = &config.identity.key_file;
-            let key = Identity::load(key_file).map_err(|e| e.to_string()).and_then(|identity| {
-                let mode = std::fs::metadata(key_file).map_err(|e| e.to_string())?.permissions().mode() & 0o777;
-                Ok(format!("{} mode {mode:o}, public key {}", key_file.display(), identity.pubkey_hex()))
-            });
+            let key = Identity::load(key_file)
+                .map_err(|e| e.to_string())
+                .and_then(|identity| {
+                    let mode = std::fs::metadata(key_file)
+                        .map_err(|e| e.to_string())?
+                        .permissions()
+                        .mode()
+                        & 0o777;
+                    Ok(format!(
+                        "{} mode {mode:o}, public key {}",
+                        key_file.display(),
+                        identity.pubkey_hex()
+                    ))
+                });
             note("key".into(), key);
             let search = SearchPath::standard(&config.driver_dirs);
             let loader = Loader::default();
-            let drivers: std::collections::BTreeSet<&str> = config.providers.iter().map(|p| p.driver.as_str()).collect();
+            let drivers: std::collections::BTreeSet<&str> =
+                config.providers.iter().map(|p| p.driver.as_str()).collect();
             for driver in drivers {
                 let loaded = search
                     .resolve(driver)
                     .and_then(|path| loader.load(&path))
-                    .map(|lib| format!("{} {} from {}", lib.info().name, lib.info().version, lib.path().display()))
+                    .map(|lib| {
+                        format!(
+                            "{} {} from {}",
+                            lib.info().name,
+                            lib.info().version,
+                            lib.path().display()
+                        )
+                    })
                     .map_err(|e| e.to_string());
                 note(format!("driver {driver}"), loaded);
             }
@@ -72,7 +97,10 @@ impl DoctorCmd {
                 Err(e) => note("providers".into(), Err(e.to_string())),
                 Ok(replicas) => {
                     for replica in replicas {
-                        note(format!("provider {}", replica.name()), probe(&replica).await);
+                        note(
+                            format!("provider {}", replica.name()),
+                            probe(&replica).await,
+                        );
                     }
                 }
             }
@@ -82,26 +110,49 @@ impl DoctorCmd {
             print_json(&findings)?;
         } else {
             for f in &findings {
-                println!("{}  {:<24} {}", if f.ok { "ok  " } else { "FAIL" }, f.check, f.detail);
+                println!(
+                    "{}  {:<24} {}",
+                    if f.ok { "ok  " } else { "FAIL" },
+                    f.check,
+                    f.detail
+                );
             }
             println!("{} checks, {failed} failed", findings.len());
         }
-        Ok(if failed == 0 { super::EXIT_OK } else { super::EXIT_FAILED })
+        Ok(if failed == 0 {
+            super::EXIT_OK
+        } else {
+            super::EXIT_FAILED
+        })
     }
 }
 
 /// Health check, then write, read back and delete a small probe object.
 async fn probe(replica: &crate::replica::Replica) -> Result<String, String> {
     let started = std::time::Instant::now();
-    replica.health().await.map_err(|e| format!("unreachable: {e}"))?;
-    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    replica
+        .health()
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let key = Key::parse(&format!(".mirra/doctor/probe-{nonce}")).map_err(|e| e.to_string())?;
     let payload = Arc::new(format!("mirra doctor probe {nonce}").into_bytes());
-    replica.put(&key, payload.clone()).await.map_err(|e| format!("reachable, not writable: {e}"))?;
-    let back = replica.read_range(&key, 0, payload.len() + 1, Vec::new()).await;
+    replica
+        .put(&key, payload.clone())
+        .await
+        .map_err(|e| format!("reachable, not writable: {e}"))?;
+    let back = replica
+        .read_range(&key, 0, payload.len() + 1, Vec::new())
+        .await;
     let _ = replica.delete(&key).await;
     match back {
-        Ok(data) if data == *payload => Ok(format!("reachable, writable, readable ({} ms)", started.elapsed().as_millis())),
+        Ok(data) if data == *payload => Ok(format!(
+            "reachable, writable, readable ({} ms)",
+            started.elapsed().as_millis()
+        )),
         Ok(_) => Err("wrote a probe but read back different bytes".into()),
         Err(e) => Err(format!("wrote a probe but cannot read it: {e}")),
     }

@@ -53,7 +53,11 @@ impl ProvidersCmd {
                     Some(e) if !row.healthy => format!("down: {e}"),
                     _ => "up".into(),
                 };
-                let latency = row.health.latency_ewma_ms.map(|ms| format!("{ms:.1} ms")).unwrap_or_else(|| "-".into());
+                let latency = row
+                    .health
+                    .latency_ewma_ms
+                    .map(|ms| format!("{ms:.1} ms"))
+                    .unwrap_or_else(|| "-".into());
                 println!(
                     "{}  {} {}  priority {}  breaker {:?}  latency {latency}  [{}]  {state}",
                     row.name,

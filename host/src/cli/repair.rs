@@ -28,13 +28,31 @@ impl RepairCmd {
         } else if !globals.quiet() {
             for action in &report.actions {
                 match &action.error {
-                    None => println!("repaired {}  {}  (was {})", action.key, action.provider, describe(&action.was)),
-                    Some(why) => println!("FAILED   {}  {}  (was {}): {why}", action.key, action.provider, describe(&action.was)),
+                    None => println!(
+                        "repaired {}  {}  (was {})",
+                        action.key,
+                        action.provider,
+                        describe(&action.was)
+                    ),
+                    Some(why) => println!(
+                        "FAILED   {}  {}  (was {}): {why}",
+                        action.key,
+                        action.provider,
+                        describe(&action.was)
+                    ),
                 }
             }
             let fixed = report.actions.iter().filter(|a| a.error.is_none()).count();
-            println!("{} keys checked, {fixed} copies repaired, {} could not be", report.keys_checked, report.actions.len() - fixed);
+            println!(
+                "{} keys checked, {fixed} copies repaired, {} could not be",
+                report.keys_checked,
+                report.actions.len() - fixed
+            );
         }
-        Ok(if report.complete() { super::EXIT_OK } else { super::EXIT_FAILED })
+        Ok(if report.complete() {
+            super::EXIT_OK
+        } else {
+            super::EXIT_FAILED
+        })
     }
 }

@@ -37,20 +37,49 @@ impl VerifyCmd {
             }
             let mut summary: BTreeMap<&str, BTreeMap<&'static str, usize>> = BTreeMap::new();
             for row in &rows {
-                *summary.entry(&row.provider).or_default().entry(label(&row.state)).or_default() += 1;
+                *summary
+                    .entry(&row.provider)
+                    .or_default()
+                    .entry(label(&row.state))
+                    .or_default() += 1;
             }
-            println!("{:<16} {:>6} {:>8} {:>8} {:>6} {:>8} {:>8} {:>12}", "provider", "ok", "deleted", "missing", "stale", "corrupt", "bad sig", "unreachable");
+            println!(
+                "{:<16} {:>6} {:>8} {:>8} {:>6} {:>8} {:>8} {:>12}",
+                "provider",
+                "ok",
+                "deleted",
+                "missing",
+                "stale",
+                "corrupt",
+                "bad sig",
+                "unreachable"
+            );
             for (provider, counts) in &summary {
                 let n = |label: &str| counts.get(label).copied().unwrap_or(0);
                 println!(
                     "{provider:<16} {:>6} {:>8} {:>8} {:>6} {:>8} {:>8} {:>12}",
-                    n("ok"), n("deleted"), n("missing"), n("stale"), n("corrupt"), n("bad_signature"), n("unreachable")
+                    n("ok"),
+                    n("deleted"),
+                    n("missing"),
+                    n("stale"),
+                    n("corrupt"),
+                    n("bad_signature"),
+                    n("unreachable")
                 );
             }
-            let keys: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.key.as_str()).collect();
-            println!("{} keys, {} copies checked, {deficient} deficient", keys.len(), rows.len());
+            let keys: std::collections::BTreeSet<&str> =
+                rows.iter().map(|r| r.key.as_str()).collect();
+            println!(
+                "{} keys, {} copies checked, {deficient} deficient",
+                keys.len(),
+                rows.len()
+            );
         }
-        Ok(if deficient == 0 { super::EXIT_OK } else { super::EXIT_FAILED })
+        Ok(if deficient == 0 {
+            super::EXIT_OK
+        } else {
+            super::EXIT_FAILED
+        })
     }
 }
 
@@ -69,7 +98,10 @@ fn label(state: &CopyState) -> &'static str {
 /// `corrupt: chunk 3 does not match its hash`.
 pub fn describe(state: &CopyState) -> String {
     match state {
-        CopyState::Stale(why) | CopyState::Corrupt(why) | CopyState::BadSignature(why) | CopyState::Unreachable(why) => format!("{}: {why}", label(state)),
+        CopyState::Stale(why)
+        | CopyState::Corrupt(why)
+        | CopyState::BadSignature(why)
+        | CopyState::Unreachable(why) => format!("{}: {why}", label(state)),
         other => label(other).to_owned(),
     }
 }

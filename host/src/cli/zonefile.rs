@@ -47,7 +47,11 @@ impl ZonefileCmd {
 
 /// The zone file for `store`: its signer's key and a URI record per provider with a
 /// public URL, in canonical layout. Also served by `mirra serve`.
-pub(super) async fn zone_text(store: &Store, origin: Option<&str>, ttl: u32) -> anyhow::Result<String> {
+pub(super) async fn zone_text(
+    store: &Store,
+    origin: Option<&str>,
+    ttl: u32,
+) -> anyhow::Result<String> {
     let mut text = String::new();
     if let Some(origin) = origin {
         text.push_str(&format!("$ORIGIN {origin}\n"));
@@ -72,9 +76,7 @@ pub(super) async fn zone_text(store: &Store, origin: Option<&str>, ttl: u32) -> 
         providers += 1;
     }
     if providers == 0 {
-        tracing::warn!(
-            "no provider has a public URL: readers of this zone file can find no copy"
-        );
+        tracing::warn!("no provider has a public URL: readers of this zone file can find no copy");
     }
     // Going through the parser checks --origin and gives the canonical layout.
     let zone = ZoneFile::parse_with_limit(text.as_bytes(), usize::MAX)

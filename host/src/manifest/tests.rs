@@ -287,13 +287,27 @@ fn documented_mtime_example_is_reproduced_exactly() {
     body.mtime_ns = Some(u64::try_from(inputs["mtime_ns"].as_integer().unwrap()).unwrap());
     let manifest = body.sign(&identity);
     let canonical = doc_block("mtime_canonical");
-    assert_eq!(String::from_utf8(manifest.canonical_bytes()).unwrap(), canonical);
+    assert_eq!(
+        String::from_utf8(manifest.canonical_bytes()).unwrap(),
+        canonical
+    );
     assert!(FORMATS_MD.contains(&format!("Canonical bytes ({} bytes;", canonical.len())));
-    assert_eq!(hex::encode(manifest.signing_digest()), doc_block("mtime_digest").trim());
+    assert_eq!(
+        hex::encode(manifest.signing_digest()),
+        doc_block("mtime_digest").trim()
+    );
     let signature = base64::engine::general_purpose::STANDARD.encode(manifest.signature);
     assert_eq!(signature, doc_block("mtime_signature").trim());
-    assert_eq!(String::from_utf8(manifest.to_json()).unwrap(), doc_block("mtime_json"));
-    let parsed = Manifest::from_json_verified(doc_block("mtime_json").as_bytes(), "docs/fox.txt", &identity.public_key()).unwrap();
+    assert_eq!(
+        String::from_utf8(manifest.to_json()).unwrap(),
+        doc_block("mtime_json")
+    );
+    let parsed = Manifest::from_json_verified(
+        doc_block("mtime_json").as_bytes(),
+        "docs/fox.txt",
+        &identity.public_key(),
+    )
+    .unwrap();
     assert_eq!(parsed, manifest);
 
     // Dropping the field from the JSON (as an old writer would never have written it)
@@ -301,14 +315,19 @@ fn documented_mtime_example_is_reproduced_exactly() {
     let mut json: serde_json::Value = serde_json::from_str(doc_block("mtime_json")).unwrap();
     json.as_object_mut().unwrap().remove("mtime_ns");
     let stripped = serde_json::to_vec(&json).unwrap();
-    let err = Manifest::from_json_verified(&stripped, "docs/fox.txt", &identity.public_key()).unwrap_err();
+    let err = Manifest::from_json_verified(&stripped, "docs/fox.txt", &identity.public_key())
+        .unwrap_err();
     assert!(matches!(err, ManifestError::BadSignature { .. }), "{err}");
 }
 
 #[test]
 fn manifests_without_mtime_keep_their_encoding() {
     let Vector { identity, body } = documented_vector();
-    assert!(!String::from_utf8(body.canonical_bytes(&identity.public_key())).unwrap().contains("mtime"));
+    assert!(
+        !String::from_utf8(body.canonical_bytes(&identity.public_key()))
+            .unwrap()
+            .contains("mtime")
+    );
     let json = body.sign(&identity).to_json();
     assert!(!String::from_utf8(json).unwrap().contains("mtime"));
 }

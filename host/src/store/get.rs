@@ -44,14 +44,25 @@ impl Store {
     /// # Errors
     /// `NoValidCopy` naming each provider's failure, `Deleted`, or an output error. On
     /// error `out` may hold a verified prefix of the object.
-    pub async fn get(&self, key: &Key, options: GetOptions, out: &mut (impl AsyncWrite + Unpin)) -> Result<GetReport, StoreError> {
+    pub async fn get(
+        &self,
+        key: &Key,
+        options: GetOptions,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<GetReport, StoreError> {
         let (manifest, _) = self.resolve_manifest(key, options.latest).await?;
         self.get_verified(key, &manifest, out).await
     }
 
     /// Streams the bytes `manifest` describes to `out`.
-    pub(crate) async fn get_verified(&self, key: &Key, manifest: &Manifest, out: &mut (impl AsyncWrite + Unpin)) -> Result<GetReport, StoreError> {
-        self.get_verified_from(key, manifest, self.read_order(), out).await
+    pub(crate) async fn get_verified(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<GetReport, StoreError> {
+        self.get_verified_from(key, manifest, self.read_order(), out)
+            .await
     }
 
     /// Streams the bytes `manifest` describes to `out`, asking only the providers in
@@ -68,13 +79,28 @@ impl Store {
         let mut current = 0;
         let mut spare = Vec::new();
         for index in 0..manifest.body.chunks.len() {
-            let fetched = self.fetch_chunk(key, manifest, index, &order, current, std::mem::take(&mut spare), &mut skipped).await;
+            let fetched = self
+                .fetch_chunk(
+                    key,
+                    manifest,
+                    index,
+                    &order,
+                    current,
+                    std::mem::take(&mut spare),
+                    &mut skipped,
+                )
+                .await;
             let Some(chunk) = fetched else {
-                return Err(StoreError::NoValidCopy { key: key.to_string(), failures: skipped });
+                return Err(StoreError::NoValidCopy {
+                    key: key.to_string(),
+                    failures: skipped,
+                });
             };
             current = chunk.slot;
             hedged += u32::from(chunk.hedged);
-            out.write_all(&chunk.data).await.map_err(StoreError::Output)?;
+            out.write_all(&chunk.data)
+                .await
+                .map_err(StoreError::Output)?;
             spare = chunk.data;
         }
         out.flush().await.map_err(StoreError::Output)?;
@@ -112,7 +138,8 @@ impl Store {
             let slot = (start + *launched) % order.len();
             *launched += 1;
             let replica = &self.replicas[order[slot]];
-            let read = replica.read_range(key, offset, len as usize, spare.take().unwrap_or_default());
+            let read =
+                replica.read_range(key, offset, len as usize, spare.take().unwrap_or_default());
             in_flight.push(async move { (slot, read.await) });
         };
         if order.is_empty() {
@@ -162,10 +189,18 @@ pub(crate) struct FetchedChunk {
 }
 
 /// The chunk's bytes if they verify, else why not.
-fn judge(manifest: &Manifest, index: usize, len: u64, result: DriverResult<Vec<u8>>) -> Result<Vec<u8>, String> {
+fn judge(
+    manifest: &Manifest,
+    index: usize,
+    len: u64,
+    result: DriverResult<Vec<u8>>,
+) -> Result<Vec<u8>, String> {
     match result {
         Ok(data) if manifest.verify_chunk(index, &data) => Ok(data),
-        Ok(data) if (data.len() as u64) < len => Err(format!("chunk {index} short: {} of {len} bytes", data.len())),
+        Ok(data) if (data.len() as u64) < len => Err(format!(
+            "chunk {index} short: {} of {len} bytes",
+            data.len()
+        )),
         Ok(_) => Err(format!("chunk {index} corrupt")),
         Err(e) => Err(format!("chunk {index}: {e}")),
     }

@@ -100,7 +100,11 @@ impl Store {
     /// `NoValidCopy` when no provider could be listed at all.
     pub(crate) async fn manifest_keys(&self, prefix: &str) -> Result<BTreeSet<Key>, StoreError> {
         let listing_prefix = format!("{MANIFEST_PREFIX}{prefix}");
-        let listable: Vec<_> = self.replicas.iter().filter(|r| r.can(Capabilities::LIST)).collect();
+        let listable: Vec<_> = self
+            .replicas
+            .iter()
+            .filter(|r| r.can(Capabilities::LIST))
+            .collect();
         let pages = join_all(listable.iter().map(|r| r.list_all(&listing_prefix))).await;
         let mut keys = BTreeSet::new();
         let mut failures = super::Failures::default();
@@ -109,13 +113,21 @@ impl Store {
             match page {
                 Ok(entries) => {
                     answered += 1;
-                    keys.extend(entries.iter().filter_map(|(k, _)| key_of_manifest_key(k)).filter_map(|k| Key::parse(k).ok()));
+                    keys.extend(
+                        entries
+                            .iter()
+                            .filter_map(|(k, _)| key_of_manifest_key(k))
+                            .filter_map(|k| Key::parse(k).ok()),
+                    );
                 }
                 Err(e) => failures.add(replica.name(), e),
             }
         }
         if answered == 0 {
-            return Err(StoreError::NoValidCopy { key: prefix.to_owned(), failures });
+            return Err(StoreError::NoValidCopy {
+                key: prefix.to_owned(),
+                failures,
+            });
         }
         Ok(keys)
     }

@@ -172,15 +172,26 @@ impl Store {
 
     /// Puts `manifest` on the providers at `targets` whose earlier step succeeded, in
     /// parallel; per target, why it failed.
-    pub(crate) async fn write_manifest_on(&self, key: &Key, manifest: &Manifest, targets: &[usize], earlier: Vec<Result<(), String>>) -> Vec<Option<String>> {
-        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
+    pub(crate) async fn write_manifest_on(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        targets: &[usize],
+        earlier: Vec<Result<(), String>>,
+    ) -> Vec<Option<String>> {
+        let storage_key =
+            Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
         let json = Arc::new(manifest.to_json());
         let writes = targets.iter().zip(earlier).map(|(&i, earlier)| {
             let (storage_key, json) = (storage_key.clone(), json.clone());
             async move {
                 match earlier {
                     Err(e) => Some(e),
-                    Ok(()) => self.replicas[i].put(&storage_key, json).await.err().map(|e| format!("manifest: {e}")),
+                    Ok(()) => self.replicas[i]
+                        .put(&storage_key, json)
+                        .await
+                        .err()
+                        .map(|e| format!("manifest: {e}")),
                 }
             }
         });

@@ -28,9 +28,9 @@ use crate::state::{RepairJournal, VersionsSeen};
 pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
 pub use listing::{KeySummary, ProviderState, ProviderStatus};
+pub(crate) use manifests::ManifestProblem;
 pub use put::{ProviderOutcome, PutOptions, PutReport};
 pub use range::{ObjectHead, RangeReport};
-pub(crate) use manifests::ManifestProblem;
 pub use repair::{RepairAction, RepairReport};
 pub use verify::{CopyReport, CopyState};
 
@@ -117,7 +117,9 @@ impl Store {
                 (r.settings().priority, r.health_record().is_open())
             };
             let latency = |i: usize| self.replicas[i].health_record().ewma().unwrap_or(0.0);
-            rank(a).cmp(&rank(b)).then(latency(a).total_cmp(&latency(b)))
+            rank(a)
+                .cmp(&rank(b))
+                .then(latency(a).total_cmp(&latency(b)))
         });
         order
     }

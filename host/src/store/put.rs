@@ -71,7 +71,10 @@ impl Store {
         input: impl AsyncRead + Unpin,
         content_type: &str,
     ) -> Result<PutReport, StoreError> {
-        let options = PutOptions { content_type: content_type.to_owned(), mtime_ns: None };
+        let options = PutOptions {
+            content_type: content_type.to_owned(),
+            mtime_ns: None,
+        };
         self.put_with(key, input, &options).await
     }
 
@@ -117,7 +120,10 @@ impl Store {
             .replicas
             .iter()
             .zip(errors)
-            .map(|(replica, error)| ProviderOutcome { provider: replica.name().to_owned(), error })
+            .map(|(replica, error)| ProviderOutcome {
+                provider: replica.name().to_owned(),
+                error,
+            })
             .collect();
         let report = PutReport {
             key: key.to_string(),
@@ -143,7 +149,10 @@ impl Store {
         targets: &[usize],
         key: &Key,
         input: impl AsyncRead + Unpin,
-    ) -> (Result<ChunkHasher, StoreError>, Vec<Result<ReplicaWriter, String>>) {
+    ) -> (
+        Result<ChunkHasher, StoreError>,
+        Vec<Result<ReplicaWriter, String>>,
+    ) {
         let (senders, tasks): (Vec<_>, Vec<_>) = targets
             .iter()
             .map(|&index| {
@@ -179,7 +188,8 @@ impl Store {
         targets: &[usize],
         written: Vec<Result<ReplicaWriter, String>>,
     ) -> Vec<Option<String>> {
-        let storage_key = Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
+        let storage_key =
+            Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
         let json = Arc::new(manifest.to_json());
         let mut errors = Vec::with_capacity(targets.len());
         for (&index, writer) in targets.iter().zip(written) {
@@ -187,7 +197,11 @@ impl Store {
                 Err(e) => Some(e),
                 Ok(writer) => match writer.commit().await {
                     Err(e) => Some(format!("commit: {e}")),
-                    Ok(()) => self.replicas[index].put(&storage_key, json.clone()).await.err().map(|e| format!("manifest: {e}")),
+                    Ok(()) => self.replicas[index]
+                        .put(&storage_key, json.clone())
+                        .await
+                        .err()
+                        .map(|e| format!("manifest: {e}")),
                 },
             };
             errors.push(error);
@@ -275,7 +289,11 @@ async fn fan_out(
 
 /// One provider's side of a put: begin, write every piece, and on `End` return the
 /// writer uncommitted; abort if the input stops without `End`.
-async fn stream_to(replica: Replica, key: Key, mut rx: mpsc::Receiver<Piece>) -> Result<ReplicaWriter, String> {
+async fn stream_to(
+    replica: Replica,
+    key: Key,
+    mut rx: mpsc::Receiver<Piece>,
+) -> Result<ReplicaWriter, String> {
     if !replica.can(Capabilities::WRITE) {
         return Err(DriverError::unsupported("write").to_string());
     }

@@ -23,12 +23,17 @@ impl Store {
         let tombstone =
             ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
         let all: Vec<usize> = (0..self.replicas.len()).collect();
-        let errors = self.write_manifest_on(key, &tombstone, &all, vec![Ok(()); all.len()]).await;
+        let errors = self
+            .write_manifest_on(key, &tombstone, &all, vec![Ok(()); all.len()])
+            .await;
         let mut outcomes: Vec<ProviderOutcome> = self
             .replicas
             .iter()
             .zip(errors)
-            .map(|(replica, error)| ProviderOutcome { provider: replica.name().to_owned(), error })
+            .map(|(replica, error)| ProviderOutcome {
+                provider: replica.name().to_owned(),
+                error,
+            })
             .collect();
         let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
         let deletes =

@@ -48,9 +48,20 @@ impl Store {
     /// in the report.
     pub async fn repair(&self, prefix: &str) -> Result<RepairReport, StoreError> {
         let mut keys: BTreeSet<Key> = self.manifest_keys(prefix).await.unwrap_or_default();
-        let journal = self.journal.list().map_err(|e| StoreError::State(e.to_string()))?;
-        keys.extend(journal.iter().filter(|(_, k)| k.starts_with(prefix)).filter_map(|(_, k)| Key::parse(k).ok()));
-        let mut report = RepairReport { keys_checked: keys.len(), actions: Vec::new() };
+        let journal = self
+            .journal
+            .list()
+            .map_err(|e| StoreError::State(e.to_string()))?;
+        keys.extend(
+            journal
+                .iter()
+                .filter(|(_, k)| k.starts_with(prefix))
+                .filter_map(|(_, k)| Key::parse(k).ok()),
+        );
+        let mut report = RepairReport {
+            keys_checked: keys.len(),
+            actions: Vec::new(),
+        };
         for key in keys {
             report.actions.extend(self.repair_key(&key).await?);
         }
@@ -64,13 +75,26 @@ impl Store {
                 .replicas
                 .iter()
                 .zip(check.copies)
-                .map(|(r, was)| RepairAction { key: key.to_string(), provider: r.name().to_owned(), was, error: Some("no valid signed version anywhere".into()) })
+                .map(|(r, was)| RepairAction {
+                    key: key.to_string(),
+                    provider: r.name().to_owned(),
+                    was,
+                    error: Some("no valid signed version anywhere".into()),
+                })
                 .collect());
         };
-        let deficient: Vec<usize> = check.copies.iter().enumerate().filter(|(_, s)| s.is_deficient()).map(|(i, _)| i).collect();
+        let deficient: Vec<usize> = check
+            .copies
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_deficient())
+            .map(|(i, _)| i)
+            .collect();
         for (replica, state) in self.replicas.iter().zip(&check.copies) {
             if !state.is_deficient() {
-                self.journal.remove(replica.name(), key.as_str()).map_err(|e| StoreError::State(e.to_string()))?;
+                self.journal
+                    .remove(replica.name(), key.as_str())
+                    .map_err(|e| StoreError::State(e.to_string()))?;
             }
         }
         if deficient.is_empty() {
@@ -80,45 +104,78 @@ impl Store {
             self.copy_tombstone(key, &newest, &deficient).await
         } else {
             // Read only from copies that verified: the deficient ones would just fail.
-            let sources: Vec<usize> = self.read_order().into_iter().filter(|&i| check.copies[i] == CopyState::Ok).collect();
+            let sources: Vec<usize> = self
+                .read_order()
+                .into_iter()
+                .filter(|&i| check.copies[i] == CopyState::Ok)
+                .collect();
             self.copy_object(key, &newest, &deficient, sources).await
         };
         let mut actions = Vec::new();
         for (&index, error) in deficient.iter().zip(outcomes) {
             let replica = &self.replicas[index];
             if error.is_none() {
-                self.journal.remove(replica.name(), key.as_str()).map_err(|e| StoreError::State(e.to_string()))?;
+                self.journal
+                    .remove(replica.name(), key.as_str())
+                    .map_err(|e| StoreError::State(e.to_string()))?;
             }
-            actions.push(RepairAction { key: key.to_string(), provider: replica.name().to_owned(), was: check.copies[index].clone(), error });
+            actions.push(RepairAction {
+                key: key.to_string(),
+                provider: replica.name().to_owned(),
+                was: check.copies[index].clone(),
+                error,
+            });
         }
         Ok(actions)
     }
 
     /// Streams the verified object to the `targets`, then its manifest.
-    async fn copy_object(&self, key: &Key, manifest: &Manifest, targets: &[usize], sources: Vec<usize>) -> Vec<Option<String>> {
+    async fn copy_object(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        targets: &[usize],
+        sources: Vec<usize>,
+    ) -> Vec<Option<String>> {
         // The verified read writes into one end of a pipe; the fan-out reads the other.
         let (mut pipe_in, pipe_out) = tokio::io::duplex(1 << 20);
         let read = async {
-            let result = self.get_verified_from(key, manifest, sources, &mut pipe_in).await;
+            let result = self
+                .get_verified_from(key, manifest, sources, &mut pipe_in)
+                .await;
             drop(pipe_in);
             result
         };
-        let ((hashed, written), read) = tokio::join!(self.stream_to_replicas(targets, key, pipe_out), read);
+        let ((hashed, written), read) =
+            tokio::join!(self.stream_to_replicas(targets, key, pipe_out), read);
         let source_failed = match (read, hashed) {
             (Err(e), _) => Some(format!("no verified source: {e}")),
             (Ok(_), Err(e)) => Some(e.to_string()),
-            (Ok(_), Ok(hasher)) if hasher.size() != manifest.body.size => Some("source ended early".into()),
+            (Ok(_), Ok(hasher)) if hasher.size() != manifest.body.size => {
+                Some("source ended early".into())
+            }
             (Ok(_), Ok(_)) => None,
         };
         if let Some(reason) = source_failed {
-            join_all(written.into_iter().flatten().map(crate::replica::ReplicaWriter::abort)).await;
+            join_all(
+                written
+                    .into_iter()
+                    .flatten()
+                    .map(crate::replica::ReplicaWriter::abort),
+            )
+            .await;
             return vec![Some(reason); targets.len()];
         }
         self.commit_in_turn(key, manifest, targets, written).await
     }
 
     /// Writes the tombstone to the `targets` and deletes their bytes.
-    async fn copy_tombstone(&self, key: &Key, tombstone: &Manifest, targets: &[usize]) -> Vec<Option<String>> {
+    async fn copy_tombstone(
+        &self,
+        key: &Key,
+        tombstone: &Manifest,
+        targets: &[usize],
+    ) -> Vec<Option<String>> {
         let deletes = targets.iter().map(|&i| async move {
             if !self.replicas[i].can(Capabilities::DELETE) {
                 return Ok(());
@@ -130,6 +187,7 @@ impl Store {
             }
         });
         let deleted = join_all(deletes).await;
-        self.write_manifest_on(key, tombstone, targets, deleted).await
+        self.write_manifest_on(key, tombstone, targets, deleted)
+            .await
     }
 }

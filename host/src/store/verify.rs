@@ -79,7 +79,12 @@ impl Store {
             let check = check?;
             let newest_version = check.newest.as_ref().map(|m| m.body.version);
             for (replica, state) in self.replicas.iter().zip(check.copies) {
-                rows.push(CopyReport { key: key.to_string(), provider: replica.name().to_owned(), newest_version, state });
+                rows.push(CopyReport {
+                    key: key.to_string(),
+                    provider: replica.name().to_owned(),
+                    newest_version,
+                    state,
+                });
             }
         }
         Ok(rows)
@@ -101,12 +106,22 @@ impl Store {
         }
         let mut copies = Vec::with_capacity(self.replicas.len());
         for (index, manifest) in fetched.into_iter().enumerate() {
-            copies.push(self.judge_copy(index, key, manifest, newest.as_ref(), full).await);
+            copies.push(
+                self.judge_copy(index, key, manifest, newest.as_ref(), full)
+                    .await,
+            );
         }
         Ok(KeyCheck { newest, copies })
     }
 
-    async fn judge_copy(&self, index: usize, key: &Key, held: Result<Manifest, ManifestProblem>, newest: Option<&Manifest>, full: bool) -> CopyState {
+    async fn judge_copy(
+        &self,
+        index: usize,
+        key: &Key,
+        held: Result<Manifest, ManifestProblem>,
+        newest: Option<&Manifest>,
+        full: bool,
+    ) -> CopyState {
         let held = match held {
             Ok(m) => m,
             Err(ManifestProblem::Missing) => return CopyState::Missing,
@@ -114,10 +129,16 @@ impl Store {
             Err(ManifestProblem::Invalid(why)) => return CopyState::BadSignature(why),
         };
         let Some(newest) = newest else {
-            return CopyState::Stale(format!("version {} is older than a version already seen", held.body.version));
+            return CopyState::Stale(format!(
+                "version {} is older than a version already seen",
+                held.body.version
+            ));
         };
         if held.body.version < newest.body.version {
-            return CopyState::Stale(format!("version {} of {}", held.body.version, newest.body.version));
+            return CopyState::Stale(format!(
+                "version {} of {}",
+                held.body.version, newest.body.version
+            ));
         }
         if held.body.deleted {
             return CopyState::Deleted;
@@ -126,25 +147,44 @@ impl Store {
         if !full {
             return match replica.stat(key).await {
                 Ok(size) if size == held.body.size => CopyState::Ok,
-                Ok(size) => CopyState::Corrupt(format!("{size} bytes stored, manifest says {}", held.body.size)),
-                Err(e) if e.kind == ErrorKind::NotFound => CopyState::Corrupt("bytes missing".into()),
+                Ok(size) => CopyState::Corrupt(format!(
+                    "{size} bytes stored, manifest says {}",
+                    held.body.size
+                )),
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    CopyState::Corrupt("bytes missing".into())
+                }
                 Err(e) => CopyState::Unreachable(e.to_string()),
             };
         }
         let mut buf = Vec::new();
         for chunk in 0..held.body.chunks.len() {
-            let Some((offset, len)) = held.chunk_range(chunk) else { break };
+            let Some((offset, len)) = held.chunk_range(chunk) else {
+                break;
+            };
             match replica.read_range(key, offset, len as usize, buf).await {
                 Ok(data) if held.verify_chunk(chunk, &data) => buf = data,
-                Ok(data) if (data.len() as u64) < len => return CopyState::Corrupt(format!("chunk {chunk} short: {} of {len} bytes", data.len())),
-                Ok(_) => return CopyState::Corrupt(format!("chunk {chunk} does not match its hash")),
-                Err(e) if e.kind == ErrorKind::NotFound => return CopyState::Corrupt("bytes missing".into()),
+                Ok(data) if (data.len() as u64) < len => {
+                    return CopyState::Corrupt(format!(
+                        "chunk {chunk} short: {} of {len} bytes",
+                        data.len()
+                    ))
+                }
+                Ok(_) => {
+                    return CopyState::Corrupt(format!("chunk {chunk} does not match its hash"))
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    return CopyState::Corrupt("bytes missing".into())
+                }
                 Err(e) => return CopyState::Unreachable(e.to_string()),
             }
         }
         // Extra bytes past the signed size would reach a plain HTTP reader.
         match replica.stat(key).await {
-            Ok(size) if size != held.body.size => CopyState::Corrupt(format!("{size} bytes stored, manifest says {}", held.body.size)),
+            Ok(size) if size != held.body.size => CopyState::Corrupt(format!(
+                "{size} bytes stored, manifest says {}",
+                held.body.size
+            )),
             _ => CopyState::Ok,
         }
     }
