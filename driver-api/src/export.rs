@@ -25,8 +25,41 @@ use crate::{
 ///
 /// Use it once, at the root of a crate built with `crate-type = ["cdylib", "rlib"]`:
 ///
-/// ```ignore
-/// mirra_driver_api::export_driver!(MyDriverFactory);
+/// ```
+/// use mirra_driver_api::{
+///     Capabilities, DriverError, DriverFactory, DriverInfo, DriverResult, Key, ObjectMeta,
+///     StorageDriver,
+/// };
+///
+/// /// A store that holds nothing: every key is missing.
+/// struct Empty;
+///
+/// impl StorageDriver for Empty {
+///     fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
+///         Err(DriverError::not_found(key))
+///     }
+///     fn read(&self, key: &Key, _offset: u64, _buf: &mut [u8]) -> DriverResult<usize> {
+///         Err(DriverError::not_found(key))
+///     }
+/// }
+///
+/// struct EmptyFactory;
+///
+/// impl DriverFactory for EmptyFactory {
+///     fn info() -> DriverInfo {
+///         DriverInfo {
+///             name: "empty".into(),
+///             version: "0.1.0".into(),
+///             url_schemes: vec![],
+///             capabilities: Capabilities::READ,
+///         }
+///     }
+///     fn open(_config_toml: &str) -> DriverResult<Box<dyn StorageDriver>> {
+///         Ok(Box::new(Empty))
+///     }
+/// }
+///
+/// mirra_driver_api::export_driver!(EmptyFactory);
 /// ```
 ///
 /// Every entry point the macro generates catches panics, which reach the host as

@@ -8,7 +8,7 @@
 //! 1. implement [`StorageDriver`] (and [`ObjectWriter`] for streamed writes) for your
 //!    store, and [`DriverFactory`] to describe and open it;
 //! 2. call [`export_driver!`] once in a crate with `crate-type = ["cdylib", "rlib"]`;
-//! 3. run the conformance kit (feature `testkit`, [`testkit::run_all`]) against it.
+//! 3. run the conformance kit (feature `testkit`, `testkit::run_all`) against it.
 //!
 //! The host loads the library with [`DriverLibrary::load`] and sees each opened provider
 //! as a [`LoadedDriver`], which implements the same [`StorageDriver`] trait.

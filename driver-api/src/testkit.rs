@@ -3,9 +3,14 @@
 //! Run the whole suite from a test with [`run_all`], against a driver linked in-process
 //! and against the same driver loaded from its `.so` through [`DriverLibrary`]:
 //!
-//! ```ignore
-//! let driver = MyFactory::open(&config)?;
-//! mirra_driver_api::testkit::run_all(&*driver, MyFactory::info().capabilities);
+//! ```no_run
+//! # use mirra_driver_api::{DriverFactory, DriverResult, StorageDriver};
+//! # fn open_mine() -> DriverResult<Box<dyn StorageDriver>> { Err(mirra_driver_api::DriverError::unsupported("example")) }
+//! # let capabilities = mirra_driver_api::Capabilities::READ;
+//! let driver = open_mine()?; // e.g. MyFactory::open(r#"root = "/tmp/x""#)
+//! let summary = mirra_driver_api::testkit::run_all(&*driver, capabilities);
+//! assert!(summary.skipped.is_empty(), "skipped: {:?}", summary.skipped);
+//! # Ok::<(), mirra_driver_api::DriverError>(())
 //! ```
 //!
 //! Each check is also a public function returning `Err` with what went wrong, so a
