@@ -3,7 +3,9 @@
 //! an in-process WebDAV server (dav-server's LocalFs over hyper), and `sftp` against a
 //! real OpenSSH `sshd` this test starts on 127.0.0.1 with freshly generated keys.
 
-use std::convert::Infallible;
+#[path = "common/dav_server.rs"]
+mod dav;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -144,12 +146,13 @@ fn missing_keys_and_unreachable_services_map_to_driver_kinds() {
 #[test]
 fn webdav_passes_the_conformance_kit() {
     let server = dav::DavServer::start();
+    let endpoint = server.base_url.trim_end_matches('/');
     let driver = open(
         &library(),
         &format!(
             "scheme = \"webdav\"\nendpoint = \"{}\"\nroot = \"/mirra/\"\n\
              username = \"{}\"\npassword = \"{}\"\n",
-            server.base_url,
+            endpoint,
             dav::USERNAME,
             dav::PASSWORD
         ),
@@ -158,7 +161,7 @@ fn webdav_passes_the_conformance_kit() {
     let key = Key::parse("on/dav.txt").unwrap();
     driver.put(&key, b"over webdav").unwrap();
     assert_eq!(
-        std::fs::read(server.root().join("mirra/on/dav.txt")).unwrap(),
+        std::fs::read(server.file("mirra/on/dav.txt")).unwrap(),
         b"over webdav"
     );
 
@@ -168,7 +171,7 @@ fn webdav_passes_the_conformance_kit() {
         &format!(
             "scheme = \"webdav\"\nendpoint = \"{}\"\nusername = \"{}\"\n\
              password = \"WRONG-secret-42\"\n",
-            server.base_url,
+            endpoint,
             dav::USERNAME
         ),
     );
@@ -319,99 +322,6 @@ mod sshd {
         fn drop(&mut self) {
             let _ = self.child.kill();
             let _ = self.child.wait();
-        }
-    }
-}
-
-/// A WebDAV server for tests: dav-server's LocalFs over a temporary directory, served
-/// by hyper on its own tokio runtime at 127.0.0.1, demanding basic auth.
-mod dav {
-    use super::*;
-
-    use dav_server::body::Body;
-    use dav_server::fakels::FakeLs;
-    use dav_server::localfs::LocalFs;
-    use dav_server::DavHandler;
-    use hyper::server::conn::http1;
-    use hyper::service::service_fn;
-    use hyper::{Response, StatusCode};
-    use hyper_util::rt::TokioIo;
-    use tokio::runtime::Runtime;
-
-    pub const USERNAME: &str = "mirra";
-    pub const PASSWORD: &str = "dav-secret-pass";
-    /// `Basic base64(USERNAME:PASSWORD)`.
-    const EXPECTED_AUTH: &str = "Basic bWlycmE6ZGF2LXNlY3JldC1wYXNz";
-
-    pub struct DavServer {
-        pub base_url: String,
-        root: tempfile::TempDir,
-        runtime: Option<Runtime>,
-    }
-
-    impl DavServer {
-        pub fn start() -> Self {
-            let root = tempfile::tempdir().expect("temp dir");
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("server runtime");
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-            listener.set_nonblocking(true).expect("nonblocking");
-            let base_url = format!("http://{}", listener.local_addr().expect("addr"));
-            let dav = DavHandler::builder()
-                .filesystem(LocalFs::new(root.path(), false, false, false))
-                .locksystem(FakeLs::new())
-                .build_handler();
-            runtime.spawn(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let dav = dav.clone();
-                    let service =
-                        service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                            let dav = dav.clone();
-                            async move {
-                                let authorized = request
-                                    .headers()
-                                    .get(hyper::header::AUTHORIZATION)
-                                    .is_some_and(|v| v == EXPECTED_AUTH);
-                                if !authorized {
-                                    let mut denied =
-                                        Response::new(Body::from("authentication required"));
-                                    *denied.status_mut() = StatusCode::UNAUTHORIZED;
-                                    return Ok::<_, Infallible>(denied);
-                                }
-                                Ok(dav.handle(request).await)
-                            }
-                        });
-                    tokio::spawn(async move {
-                        let _ = http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-            Self {
-                base_url,
-                root,
-                runtime: Some(runtime),
-            }
-        }
-
-        pub fn root(&self) -> &Path {
-            self.root.path()
-        }
-    }
-
-    impl Drop for DavServer {
-        fn drop(&mut self) {
-            if let Some(runtime) = self.runtime.take() {
-                runtime.shutdown_timeout(Duration::from_secs(2));
-            }
         }
     }
 }

@@ -116,15 +116,7 @@ impl Store {
         };
         let manifest = body.sign(identity);
         let errors = self.commit_in_turn(key, &manifest, &all, written).await;
-        let outcomes = self
-            .replicas
-            .iter()
-            .zip(errors)
-            .map(|(replica, error)| ProviderOutcome {
-                provider: replica.name().to_owned(),
-                error,
-            })
-            .collect();
+        let outcomes = self.outcomes(errors);
         let report = PutReport {
             key: key.to_string(),
             version,
@@ -207,6 +199,18 @@ impl Store {
             errors.push(error);
         }
         errors
+    }
+
+    /// Names each provider's error, in provider order.
+    pub(crate) fn outcomes(&self, errors: Vec<Option<String>>) -> Vec<ProviderOutcome> {
+        self.replicas
+            .iter()
+            .zip(errors)
+            .map(|(replica, error)| ProviderOutcome {
+                provider: replica.name().to_owned(),
+                error,
+            })
+            .collect()
     }
 
     /// Applies the write policy to per-provider outcomes, records the version as seen and

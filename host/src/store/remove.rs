@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
-use super::{ProviderOutcome, PutReport, Store, StoreError};
+use super::{PutReport, Store, StoreError};
 use crate::manifest::ManifestBody;
 
 impl Store {
@@ -26,15 +26,7 @@ impl Store {
         let errors = self
             .write_manifest_on(key, &tombstone, &all, vec![Ok(()); all.len()])
             .await;
-        let mut outcomes: Vec<ProviderOutcome> = self
-            .replicas
-            .iter()
-            .zip(errors)
-            .map(|(replica, error)| ProviderOutcome {
-                provider: replica.name().to_owned(),
-                error,
-            })
-            .collect();
+        let mut outcomes = self.outcomes(errors);
         let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
         let deletes =
             self.replicas
