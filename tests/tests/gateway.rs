@@ -14,6 +14,13 @@ use mirra_tests::cli::{MirraEnv, ProviderSpec};
 use reqwest::header;
 use reqwest::StatusCode;
 
+/// The tests in this file run one at a time: each starts a server, and the load test
+/// measures nothing useful while other servers compete for the same two cores.
+async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SERIAL.lock().await
+}
+
 /// Deterministic, non-repeating test bytes.
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = 0x2545_f491_4f6c_dd1du64 ^ seed;
@@ -36,7 +43,10 @@ fn hex(data: &[u8]) -> String {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// A running `mirra serve`, stopped (SIGKILL) when dropped unless already stopped.
@@ -52,8 +62,7 @@ impl Served {
     fn start(env: &MirraEnv, extra: &[&str]) -> Served {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = env
-            .command(&args)
+        let mut child = serve_command(env, &args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -68,7 +77,9 @@ impl Served {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -76,12 +87,24 @@ impl Served {
         stdout.read_line(&mut line).unwrap();
         let Some(base) = line.split_whitespace().find(|w| w.starts_with("http://")) else {
             let _ = child.wait();
-            panic!("mirra serve printed no address: {line:?}\n{}", stderr.lock().unwrap());
+            panic!(
+                "mirra serve printed no address: {line:?}\n{}",
+                stderr.lock().unwrap()
+            );
         };
-        let served = Served { base: base.to_owned(), child, stderr, _stdout: stdout };
+        let served = Served {
+            base: base.to_owned(),
+            child,
+            stderr,
+            _stdout: stdout,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while raw_get(&served.addr(), "/_health").0 != 200 {
-            assert!(Instant::now() < deadline, "/_health never answered 200\n{}", served.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "/_health never answered 200\n{}",
+                served.stderr()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         served
@@ -111,7 +134,10 @@ impl Served {
 
     /// Sends SIGTERM to this process (by its id).
     fn terminate(&self) {
-        let status = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 
@@ -139,18 +165,57 @@ impl Drop for Served {
     }
 }
 
+/// `mirra ARGS` in `env`; with `MIRRA_GATEWAY_BIN` set, that binary (and the driver
+/// libraries beside it) instead, e.g. to run the load test against a release build.
+fn serve_command(env: &MirraEnv, args: &[&str]) -> std::process::Command {
+    let command = env.command(args);
+    let Some(bin) = std::env::var_os("MIRRA_GATEWAY_BIN") else {
+        return command;
+    };
+    let mut other = std::process::Command::new(&bin);
+    other
+        .args(command.get_args())
+        .env_clear()
+        .stdin(Stdio::null());
+    for (name, value) in command.get_envs() {
+        if let Some(value) = value {
+            other.env(name, value);
+        }
+    }
+    if let Some(dir) = std::path::Path::new(&bin)
+        .parent()
+        .filter(|d| d.join("libmirra_driver_disk.so").exists())
+    {
+        other.env("MIRRA_DRIVER_PATH", dir);
+    }
+    other
+}
+
 /// A request written by hand, so the path reaches the server exactly as typed (HTTP
 /// clients normalize `..` away). Returns the status and the body.
 fn raw_get(addr: &str, path: &str) -> (u16, String) {
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return (0, String::new());
     };
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -162,8 +227,17 @@ fn client() -> reqwest::Client {
 /// chunks), `disk-a` read first.
 fn env_with_small_chunks() -> MirraEnv {
     let env = MirraEnv::initialized();
-    let disks: Vec<ProviderSpec> =
-        env.default_disks().into_iter().map(|p| if p.name == "disk-a" { p.with_priority(5) } else { p }).collect();
+    let disks: Vec<ProviderSpec> = env
+        .default_disks()
+        .into_iter()
+        .map(|p| {
+            if p.name == "disk-a" {
+                p.with_priority(5)
+            } else {
+                p
+            }
+        })
+        .collect();
     env.write_config("chunk_size = \"64KiB\"", &disks);
     env
 }
@@ -175,10 +249,21 @@ fn put(env: &MirraEnv, key: &str, data: &[u8]) {
 
 /// `/_metrics` once `ready` holds for it (reads are counted just after their last byte
 /// is sent, so a client can be a moment ahead), or after two seconds regardless.
-async fn metrics_when(http: &reqwest::Client, server: &Served, ready: impl Fn(&str) -> bool) -> String {
+async fn metrics_when(
+    http: &reqwest::Client,
+    server: &Served,
+    ready: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        let text = http.get(server.url("_metrics")).send().await.unwrap().text().await.unwrap();
+        let text = http
+            .get(server.url("_metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if ready(&text) || Instant::now() > deadline {
             return text;
         }
@@ -195,6 +280,7 @@ fn metric(text: &str, line_prefix: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_answer_every_status_with_ranges_and_etags() {
+    let _serial = serial().await;
     let env = env_with_small_chunks();
     let data = bytes(300_000, 1);
     put(&env, "site/big.bin", &data);
@@ -210,7 +296,10 @@ async fn reads_answer_every_status_with_ranges_and_etags() {
     assert_eq!(full.headers()[header::ETAG], etag.as_str());
     assert_eq!(full.headers()[header::CONTENT_LENGTH], "300000");
     assert_eq!(full.headers()[header::ACCEPT_RANGES], "bytes");
-    assert_eq!(full.headers()[header::CONTENT_TYPE], "application/octet-stream");
+    assert_eq!(
+        full.headers()[header::CONTENT_TYPE],
+        "application/octet-stream"
+    );
     assert!(full.bytes().await.unwrap() == data, "full body differs");
 
     let text = http.get(server.url("site/hello.txt")).send().await.unwrap();
@@ -235,20 +324,49 @@ async fn reads_answer_every_status_with_ranges_and_etags() {
         ("bytes=299990-999999", 299990, data.len()),
     ];
     for (range, start, end) in cases {
-        let response = http.get(server.url("site/big.bin")).header(header::RANGE, range).send().await.unwrap();
+        let response = http
+            .get(server.url("site/big.bin"))
+            .header(header::RANGE, range)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT, "{range}");
         let expected_range = format!("bytes {start}-{}/300000", end - 1);
-        assert_eq!(response.headers()[header::CONTENT_RANGE], expected_range.as_str(), "{range}");
-        assert_eq!(response.headers()[header::CONTENT_LENGTH], (end - start).to_string().as_str());
-        assert!(response.bytes().await.unwrap() == data[start..end], "{range}: wrong bytes");
+        assert_eq!(
+            response.headers()[header::CONTENT_RANGE],
+            expected_range.as_str(),
+            "{range}"
+        );
+        assert_eq!(
+            response.headers()[header::CONTENT_LENGTH],
+            (end - start).to_string().as_str()
+        );
+        assert!(
+            response.bytes().await.unwrap() == data[start..end],
+            "{range}: wrong bytes"
+        );
     }
     for range in ["bytes=300000-", "bytes=300000-300010", "bytes=-0"] {
-        let response = http.get(server.url("site/big.bin")).header(header::RANGE, range).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{range}");
+        let response = http
+            .get(server.url("site/big.bin"))
+            .header(header::RANGE, range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "{range}"
+        );
         assert_eq!(response.headers()[header::CONTENT_RANGE], "bytes */300000");
     }
     // Several ranges are not served as multipart: the whole object comes back.
-    let multi = http.get(server.url("site/big.bin")).header(header::RANGE, "bytes=0-1,5-6").send().await.unwrap();
+    let multi = http
+        .get(server.url("site/big.bin"))
+        .header(header::RANGE, "bytes=0-1,5-6")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(multi.status(), StatusCode::OK);
     // If-Range with another validator: the whole object, not the range.
     let stale = http
@@ -260,11 +378,21 @@ async fn reads_answer_every_status_with_ranges_and_etags() {
         .unwrap();
     assert_eq!(stale.status(), StatusCode::OK);
 
-    let cached = http.get(server.url("site/big.bin")).header(header::IF_NONE_MATCH, etag.as_str()).send().await.unwrap();
+    let cached = http
+        .get(server.url("site/big.bin"))
+        .header(header::IF_NONE_MATCH, etag.as_str())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(cached.headers()[header::ETAG], etag.as_str());
     assert!(cached.bytes().await.unwrap().is_empty());
-    let changed = http.get(server.url("site/big.bin")).header(header::IF_NONE_MATCH, "\"other\"").send().await.unwrap();
+    let changed = http
+        .get(server.url("site/big.bin"))
+        .header(header::IF_NONE_MATCH, "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(changed.status(), StatusCode::OK);
 
     for missing in ["nope", "gone.txt"] {
@@ -273,31 +401,89 @@ async fn reads_answer_every_status_with_ranges_and_etags() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["key"], missing);
     }
-    let refused = http.put(server.url("site/new")).body("x").send().await.unwrap();
-    assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED, "writes are off by default");
+    let refused = http
+        .put(server.url("site/new"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "writes are off by default"
+    );
     assert_eq!(refused.headers()[header::ALLOW], "GET, HEAD");
 
-    let zone = http.get(server.url(".well-known/mirra/zonefile")).send().await.unwrap();
+    let zone = http
+        .get(server.url(".well-known/mirra/zonefile"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(zone.status(), StatusCode::OK);
     let expected = env.run(&["zonefile"]).ok().stdout_text();
     assert_eq!(zone.text().await.unwrap(), expected);
 
-    let health: serde_json::Value = http.get(server.url("_health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = http
+        .get(server.url("_health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["providers"].as_array().unwrap().len(), 3);
 
-    let metrics = metrics_when(&http, &server, |m| metric(m, "mirra_http_response_bytes_total") >= 900_000.0).await;
-    assert_eq!(metric(&metrics, "mirra_http_requests_total{method=\"GET\",status=\"206\"}"), 7.0);
-    assert_eq!(metric(&metrics, "mirra_http_requests_total{method=\"GET\",status=\"416\"}"), 3.0);
-    assert_eq!(metric(&metrics, "mirra_http_requests_total{method=\"GET\",status=\"304\"}"), 1.0);
-    assert_eq!(metric(&metrics, "mirra_http_requests_total{method=\"GET\",status=\"404\"}"), 2.0);
+    let metrics = metrics_when(&http, &server, |m| {
+        metric(m, "mirra_http_response_bytes_total") >= 900_000.0
+    })
+    .await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "mirra_http_requests_total{method=\"GET\",status=\"206\"}"
+        ),
+        7.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "mirra_http_requests_total{method=\"GET\",status=\"416\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "mirra_http_requests_total{method=\"GET\",status=\"304\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "mirra_http_requests_total{method=\"GET\",status=\"404\"}"
+        ),
+        2.0
+    );
     assert!(metric(&metrics, "mirra_http_response_bytes_total") >= 3.0 * 300_000.0);
-    assert_eq!(metric(&metrics, "mirra_provider_breaker_state{provider=\"disk-a\",state=\"closed\"}"), 1.0);
-    assert!(server.stderr().contains("status=206"), "no access log line:\n{}", server.stderr());
+    assert_eq!(
+        metric(
+            &metrics,
+            "mirra_provider_breaker_state{provider=\"disk-a\",state=\"closed\"}"
+        ),
+        1.0
+    );
+    assert!(
+        server.stderr().contains("status=206"),
+        "no access log line:\n{}",
+        server.stderr()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_provider_mid_object_never_yields_wrong_bytes() {
+    let _serial = serial().await;
     let env = env_with_small_chunks();
     let data = bytes(400_000, 2);
     put(&env, "obj.bin", &data);
@@ -314,13 +500,26 @@ async fn a_corrupt_provider_mid_object_never_yields_wrong_bytes() {
             request = request.header(header::RANGE, range);
         }
         let body = request.send().await.unwrap().bytes().await.unwrap();
-        let expected = if range.is_some() { &data[190000..200001] } else { &data[..] };
+        let expected = if range.is_some() {
+            &data[190000..200001]
+        } else {
+            &data[..]
+        };
         assert!(body == expected, "wrong bytes for {range:?}");
     }
-    let metrics = metrics_when(&http, &server, |m| metric(m, "mirra_read_failovers_total") >= 2.0).await;
-    assert!(metric(&metrics, "mirra_read_failovers_total") >= 2.0, "{metrics}");
+    let metrics = metrics_when(&http, &server, |m| {
+        metric(m, "mirra_read_failovers_total") >= 2.0
+    })
+    .await;
+    assert!(
+        metric(&metrics, "mirra_read_failovers_total") >= 2.0,
+        "{metrics}"
+    );
     assert!(metric(&metrics, "mirra_provider_errors_total{provider=\"disk-a\"}") >= 2.0);
-    assert_eq!(metric(&metrics, "mirra_provider_errors_total{provider=\"disk-b\"}"), 0.0);
+    assert_eq!(
+        metric(&metrics, "mirra_provider_errors_total{provider=\"disk-b\"}"),
+        0.0
+    );
 
     // Now chunk 3 is corrupt everywhere: the response starts (chunks 0-2 verify), then
     // the connection is cut. The client gets a verified prefix and an error, never a
@@ -338,15 +537,30 @@ async fn a_corrupt_provider_mid_object_never_yields_wrong_bytes() {
             Err(e) => break Err(e),
         }
     };
-    assert!(outcome.is_err(), "the body completed ({} bytes) although chunk 3 is corrupt everywhere", received.len());
-    assert!(received.len() <= 3 * 65536, "bytes of the corrupt chunk were sent: {}", received.len());
-    assert!(received == data[..received.len()], "the prefix sent is not the object's");
-    let metrics = metrics_when(&http, &server, |m| metric(m, "mirra_http_responses_aborted_total") >= 1.0).await;
+    assert!(
+        outcome.is_err(),
+        "the body completed ({} bytes) although chunk 3 is corrupt everywhere",
+        received.len()
+    );
+    assert!(
+        received.len() <= 3 * 65536,
+        "bytes of the corrupt chunk were sent: {}",
+        received.len()
+    );
+    assert!(
+        received == data[..received.len()],
+        "the prefix sent is not the object's"
+    );
+    let metrics = metrics_when(&http, &server, |m| {
+        metric(m, "mirra_http_responses_aborted_total") >= 1.0
+    })
+    .await;
     assert_eq!(metric(&metrics, "mirra_http_responses_aborted_total"), 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_valid_copy_anywhere_is_a_502_naming_each_provider() {
+    let _serial = serial().await;
     let env = env_with_small_chunks();
     let data = bytes(100_000, 3);
     put(&env, "obj.bin", &data);
@@ -361,23 +575,41 @@ async fn no_valid_copy_anywhere_is_a_502_naming_each_provider() {
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body: serde_json::Value = response.json().await.unwrap();
     let failures = body["failures"].as_array().unwrap();
-    let mut named: Vec<&str> = failures.iter().map(|f| f["provider"].as_str().unwrap()).collect();
+    let mut named: Vec<&str> = failures
+        .iter()
+        .map(|f| f["provider"].as_str().unwrap())
+        .collect();
     named.sort_unstable();
     assert_eq!(named, ["disk-a", "disk-b", "disk-c"]);
-    assert!(failures.iter().all(|f| f["reason"] == "chunk 0 corrupt"), "{body}");
+    assert!(
+        failures.iter().all(|f| f["reason"] == "chunk 0 corrupt"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_need_a_valid_unexpired_in_scope_token() {
+    let _serial = serial().await;
     let env = env_with_small_chunks();
     let server = Served::start(&env, &["--writable", "--max-body", "64KiB"]);
     let http = client();
-    let minted = env.run(&["token", "--scope", "uploads/", "--ttl", "10m"]).ok().stdout_text();
+    let minted = env
+        .run(&["token", "--scope", "uploads/", "--ttl", "10m"])
+        .ok()
+        .stdout_text();
     let good = minted.trim();
     assert_eq!(good.split('.').count(), 3, "not a JWS: {good}");
     let owner = Identity::load(&env.home().join("data/mirra/key")).unwrap();
     let signed = |identity: &Identity, iat: u64, exp: u64, scope: &str| {
-        token::sign(identity, &Claims { iat, exp, scope: scope.into(), jti: "test".into() })
+        token::sign(
+            identity,
+            &Claims {
+                iat,
+                exp,
+                scope: scope.into(),
+                jti: "test".into(),
+            },
+        )
     };
     let expired = signed(&owner, now() - 7200, now() - 3600, "uploads/");
     let future = signed(&owner, now() + 3600, now() + 7200, "uploads/");
@@ -400,27 +632,54 @@ async fn writes_need_a_valid_unexpired_in_scope_token() {
     ] {
         let response = put("uploads/a.bin", token, data.clone()).await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
-        assert!(response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
+        assert!(response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
     }
-    let outside = put("private/a.bin", Some(good), data.clone()).await.unwrap();
+    let outside = put("private/a.bin", Some(good), data.clone())
+        .await
+        .unwrap();
     assert_eq!(outside.status(), StatusCode::FORBIDDEN);
     for key in ["uploads/a.bin", "private/a.bin"] {
         let response = http.get(server.url(key)).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{key} was written by a refused request");
+        assert_eq!(
+            response.status(),
+            StatusCode::NOT_FOUND,
+            "{key} was written by a refused request"
+        );
     }
 
-    let written = put("uploads/a.bin", Some(good), data.clone()).await.unwrap();
+    let written = put("uploads/a.bin", Some(good), data.clone())
+        .await
+        .unwrap();
     assert_eq!(written.status(), StatusCode::OK);
-    assert_eq!(written.headers()[header::ETAG], format!("\"{}\"", sha256_hex(&data)).as_str());
-    let read = http.get(server.url("uploads/a.bin")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(
+        written.headers()[header::ETAG],
+        format!("\"{}\"", sha256_hex(&data)).as_str()
+    );
+    let read = http
+        .get(server.url("uploads/a.bin"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert!(read == data, "read back differs");
-    assert!(env.run(&["get", "uploads/a.bin"]).ok().stdout == data, "mirra get differs");
+    assert!(
+        env.run(&["get", "uploads/a.bin"]).ok().stdout == data,
+        "mirra get differs"
+    );
 
     // Over the body limit: refused whether the length is declared or streamed.
     let large = bytes(100_000, 5);
-    let declared = put("uploads/large.bin", Some(good), large.clone()).await.unwrap();
+    let declared = put("uploads/large.bin", Some(good), large.clone())
+        .await
+        .unwrap();
     assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let pieces: Vec<Result<Vec<u8>, std::io::Error>> = large.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let pieces: Vec<Result<Vec<u8>, std::io::Error>> =
+        large.chunks(8192).map(|c| Ok(c.to_vec())).collect();
     let streamed = http
         .put(server.url("uploads/large.bin"))
         .bearer_auth(good)
@@ -430,23 +689,48 @@ async fn writes_need_a_valid_unexpired_in_scope_token() {
     if let Ok(response) = streamed {
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let absent = http.get(server.url("uploads/large.bin")).send().await.unwrap();
-    assert_eq!(absent.status(), StatusCode::NOT_FOUND, "a body over the limit was stored");
+    let absent = http
+        .get(server.url("uploads/large.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        absent.status(),
+        StatusCode::NOT_FOUND,
+        "a body over the limit was stored"
+    );
 
-    let denied = http.delete(server.url("uploads/a.bin")).bearer_auth(&forged).send().await.unwrap();
+    let denied = http
+        .delete(server.url("uploads/a.bin"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
-    let deleted = http.delete(server.url("uploads/a.bin")).bearer_auth(good).send().await.unwrap();
+    let deleted = http
+        .delete(server.url("uploads/a.bin"))
+        .bearer_auth(good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), StatusCode::OK);
     let gone = http.get(server.url("uploads/a.bin")).send().await.unwrap();
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
 
     let log = server.stderr();
-    assert!(!log.contains(good) && !log.contains(&forged), "a token reached the log");
-    assert!(log.contains("write refused"), "refusals are not logged:\n{log}");
+    assert!(
+        !log.contains(good) && !log.contains(&forged),
+        "a token reached the log"
+    );
+    assert!(
+        log.contains("write refused"),
+        "refusals are not logged:\n{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_traversal_and_reserved_keys_are_refused() {
+    let _serial = serial().await;
     let env = env_with_small_chunks();
     put(&env, "ok.txt", b"fine");
     std::fs::write(env.home().join("secret.txt"), "do not serve").unwrap();
@@ -474,12 +758,17 @@ async fn path_traversal_and_reserved_keys_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_request_in_flight_finish_then_exits() {
+    let _serial = serial().await;
     let env = MirraEnv::initialized();
     let data = bytes(8 * 65536, 6);
     env.write_config("chunk_size = \"64KiB\"", &env.default_disks());
     put(&env, "slow.bin", &data);
     // Every read now takes 150 ms: the 8-chunk download takes over a second.
-    let slow: Vec<ProviderSpec> = env.default_disks().into_iter().map(|p| p.with_chaos("latency = \"150ms\"")).collect();
+    let slow: Vec<ProviderSpec> = env
+        .default_disks()
+        .into_iter()
+        .map(|p| p.with_chaos("latency = \"150ms\""))
+        .collect();
     env.write_config("chunk_size = \"64KiB\"\nhedge_after = \"10s\"", &slow);
     let mut server = Served::start(&env, &[]);
     let http = client();
@@ -489,7 +778,10 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits() {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.terminate();
-    let body = download.await.unwrap().expect("the download in flight failed");
+    let body = download
+        .await
+        .unwrap()
+        .expect("the download in flight failed");
     assert!(body == data, "the download in flight was cut or changed");
     let code = tokio::task::spawn_blocking(move || {
         let code = server.wait(Duration::from_secs(15));
@@ -497,8 +789,17 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits() {
     })
     .await
     .unwrap();
-    assert_eq!(code.0, Some(0), "mirra serve did not exit cleanly\n{}", code.1.stderr());
-    assert_eq!(raw_get(&code.1.addr(), "/_health").0, 0, "still accepting after shutdown");
+    assert_eq!(
+        code.0,
+        Some(0),
+        "mirra serve did not exit cleanly\n{}",
+        code.1.stderr()
+    );
+    assert_eq!(
+        raw_get(&code.1.addr(), "/_health").0,
+        0,
+        "still accepting after shutdown"
+    );
 }
 
 /// What one load-test client saw.
@@ -519,12 +820,38 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_test_with_the_first_provider_deleted_mid_run() {
+    let _serial = serial().await;
     const CLIENTS: usize = 64;
     const BEFORE: Duration = Duration::from_secs(8);
     const TOTAL: Duration = Duration::from_secs(20);
     let env = env_with_small_chunks();
+    // 64 clients and a debug build share two cores here: time spent queueing for the CPU
+    // must not count as a provider stall, or it opens breakers the outage did not. The
+    // deadlines are raised for that; hedging stays automatic.
+    let disks: Vec<ProviderSpec> = env
+        .default_disks()
+        .into_iter()
+        .map(|p| {
+            if p.name == "disk-a" {
+                p.with_priority(5)
+            } else {
+                p
+            }
+        })
+        .collect();
+    env.write_config(
+        "chunk_size = \"64KiB\"\ntimeout = \"60s\"\nstall_timeout = \"60s\"",
+        &disks,
+    );
     let objects: Arc<Vec<(String, Vec<u8>)>> = Arc::new(
-        (0..12u64).map(|i| (format!("load/{i}.bin"), bytes(4096 + (i as usize) * 23_000, 100 + i))).collect(),
+        (0..12u64)
+            .map(|i| {
+                (
+                    format!("load/{i}.bin"),
+                    bytes(4096 + (i as usize) * 23_000, 100 + i),
+                )
+            })
+            .collect(),
     );
     for (key, data) in objects.iter() {
         put(&env, key, data);
@@ -557,7 +884,9 @@ async fn load_test_with_the_first_provider_deleted_mid_run() {
                     (None, &data[..])
                 };
                 let sent = Instant::now();
-                let mut request = http.get(format!("{url}{key}")).timeout(Duration::from_secs(30));
+                let mut request = http
+                    .get(format!("{url}{key}"))
+                    .timeout(Duration::from_secs(60));
                 if let Some(range) = &range {
                     request = request.header(header::RANGE, range);
                 }
@@ -569,12 +898,16 @@ async fn load_test_with_the_first_provider_deleted_mid_run() {
                 .await;
                 let elapsed = sent.elapsed();
                 match result {
-                    Ok((status, body)) if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT => {
+                    Ok((status, body))
+                        if status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT =>
+                    {
                         if body != expected {
                             tally.wrong += 1;
                         }
                     }
-                    Ok((status, _)) => tally.failed.push(format!("{key} {range:?}: status {status}")),
+                    Ok((status, _)) => tally
+                        .failed
+                        .push(format!("{key} {range:?}: status {status}")),
                     Err(e) => tally.failed.push(format!("{key} {range:?}: {e}")),
                 }
                 if sent < outage_at {
@@ -600,7 +933,11 @@ async fn load_test_with_the_first_provider_deleted_mid_run() {
     let elapsed_after = TOTAL - BEFORE;
     for (phase, latencies, span) in [
         ("before the outage", &mut total.latencies_before, BEFORE),
-        ("disk-a deleted   ", &mut total.latencies_during, elapsed_after),
+        (
+            "disk-a deleted   ",
+            &mut total.latencies_during,
+            elapsed_after,
+        ),
     ] {
         latencies.sort_unstable();
         println!(
@@ -611,16 +948,37 @@ async fn load_test_with_the_first_provider_deleted_mid_run() {
             percentile(latencies, 0.99).as_secs_f64() * 1000.0,
         );
     }
-    let metrics = http.get(server.url("_metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http
+        .get(server.url("_metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     println!(
         "failovers {}, disk-a errors {}, hedges {}",
         metric(&metrics, "mirra_read_failovers_total"),
         metric(&metrics, "mirra_provider_errors_total{provider=\"disk-a\"}"),
         metric(&metrics, "mirra_read_hedges_total")
     );
-    assert!(total.failed.is_empty(), "{} failed requests, e.g. {:?}", total.failed.len(), &total.failed[..total.failed.len().min(5)]);
+    assert!(
+        total.failed.is_empty(),
+        "{} failed requests, e.g. {:?}",
+        total.failed.len(),
+        &total.failed[..total.failed.len().min(5)]
+    );
     assert_eq!(total.wrong, 0, "wrong bytes were served");
-    assert!(total.latencies_before.len() >= CLIENTS && total.latencies_during.len() >= CLIENTS, "too few requests to mean anything");
-    assert!(metric(&metrics, "mirra_read_failovers_total") > 0.0, "the outage was never met:\n{metrics}");
-    assert!(started.elapsed() < TOTAL + Duration::from_secs(40), "the load test overran its bound");
+    assert!(
+        total.latencies_before.len() >= CLIENTS && total.latencies_during.len() >= CLIENTS,
+        "too few requests to mean anything"
+    );
+    assert!(
+        metric(&metrics, "mirra_read_failovers_total") > 0.0,
+        "the outage was never met:\n{metrics}"
+    );
+    assert!(
+        started.elapsed() < TOTAL + Duration::from_secs(70),
+        "the load test overran its bound"
+    );
 }

@@ -51,10 +51,14 @@ impl ServeCmd {
     /// Opens the store, binds, prints `listening on http://ADDR` and serves until a
     /// signal.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
-        anyhow::ensure!(self.max_connections > 0, "--max-connections must be at least 1");
+        anyhow::ensure!(
+            self.max_connections > 0,
+            "--max-connections must be at least 1"
+        );
         let (store, zonefile) = match &self.zonefile {
             Some(source) => {
-                let (store, bytes) = super::lookup::open_zone_store(source, self.pubkey.as_deref()).await?;
+                let (store, bytes) =
+                    super::lookup::open_zone_store(source, self.pubkey.as_deref()).await?;
                 (store, Some(String::from_utf8_lossy(&bytes).into_owned()))
             }
             None => {
@@ -84,7 +88,9 @@ impl ServeCmd {
         println!("mirra serve: listening on http://{address} ({mode})");
         std::io::stdout().flush().ok();
         tracing::info!(%address, mode, "serving");
-        Gateway::new(store, zonefile, options).serve(listener, shutdown_signal()).await;
+        Gateway::new(store, zonefile, options)
+            .serve(listener, shutdown_signal())
+            .await;
         tracing::info!("stopped");
         Ok(super::EXIT_OK)
     }

@@ -28,9 +28,16 @@ impl TokenCmd {
     pub fn run(self, globals: &Globals) -> anyhow::Result<u8> {
         anyhow::ensure!(self.ttl.as_secs() > 0, "--ttl must be at least one second");
         let config = globals.load_config()?;
-        let identity = Identity::load(&config.identity.key_file).context("loading the owner's key")?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).context("the system clock is before 1970")?.as_secs();
-        println!("{}", token::mint(&identity, &self.scope, now, self.ttl.as_secs()));
+        let identity =
+            Identity::load(&config.identity.key_file).context("loading the owner's key")?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .context("the system clock is before 1970")?
+            .as_secs();
+        println!(
+            "{}",
+            token::mint(&identity, &self.scope, now, self.ttl.as_secs())
+        );
         Ok(super::EXIT_OK)
     }
 }

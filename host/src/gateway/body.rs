@@ -27,18 +27,29 @@ type Outcome = Result<RangeReport, StoreError>;
 
 /// A body streaming bytes `start..end` of `head`'s object, once its first bytes
 /// verified; or the error that stopped the read before any byte.
-pub(crate) async fn verified(gateway: Arc<Gateway>, key: Key, head: ObjectHead, start: u64, end: u64) -> Result<Body, StoreError> {
+pub(crate) async fn verified(
+    gateway: Arc<Gateway>,
+    key: Key,
+    head: ObjectHead,
+    start: u64,
+    end: u64,
+) -> Result<Body, StoreError> {
     let (mut writer, reader) = tokio::io::duplex(PIPE_BYTES);
     let (done, outcome) = oneshot::channel::<Outcome>();
     let reading = gateway.clone();
     let read_key = key.clone();
     tokio::spawn(async move {
-        let result = reading.store.get_range(&read_key, &head.manifest, start, end, &mut writer).await;
+        let result = reading
+            .store
+            .get_range(&read_key, &head.manifest, start, end, &mut writer)
+            .await;
         // Counted here, not in the body: hyper stops polling a body once its declared
         // length is sent, so the body may never see the end of a successful read.
         match &result {
             Ok(report) => reading.metrics.read(report),
-            Err(StoreError::NoValidCopy { failures, .. }) => reading.metrics.provider_failures(&failures.0),
+            Err(StoreError::NoValidCopy { failures, .. }) => {
+                reading.metrics.provider_failures(&failures.0)
+            }
             Err(_) => {}
         }
         // The outcome goes first, so the body knows it by the time it sees the end.
@@ -58,11 +69,24 @@ pub(crate) async fn verified(gateway: Arc<Gateway>, key: Key, head: ObjectHead, 
         match result {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(StoreError::Output(io::Error::other("the read task ended without an outcome"))),
+            Err(_) => {
+                return Err(StoreError::Output(io::Error::other(
+                    "the read task ended without an outcome",
+                )))
+            }
         }
     }
-    let state = Streaming { gateway, key: key.to_string(), first, pipe, outcome };
-    Ok(Body::from_stream(futures::stream::unfold(state, Streaming::next)))
+    let state = Streaming {
+        gateway,
+        key: key.to_string(),
+        first,
+        pipe,
+        outcome,
+    };
+    Ok(Body::from_stream(futures::stream::unfold(
+        state,
+        Streaming::next,
+    )))
 }
 
 struct Streaming {
@@ -97,7 +121,10 @@ impl Streaming {
                         tracing::warn!(key = %self.key, "cutting the response: {e}");
                         Some((Err(io::Error::other(e)), self))
                     }
-                    Err(_) => Some((Err(io::Error::other("the read task ended without an outcome")), self)),
+                    Err(_) => Some((
+                        Err(io::Error::other("the read task ended without an outcome")),
+                        self,
+                    )),
                 }
             }
         }
@@ -105,7 +132,10 @@ impl Streaming {
 }
 
 /// A request body as an [`tokio::io::AsyncRead`], counting the bytes received.
-pub(crate) fn upload(gateway: Arc<Gateway>, body: Body) -> impl tokio::io::AsyncRead + Unpin + Send {
+pub(crate) fn upload(
+    gateway: Arc<Gateway>,
+    body: Body,
+) -> impl tokio::io::AsyncRead + Unpin + Send {
     let stream = body.into_data_stream().map(move |piece| match piece {
         Ok(bytes) => {
             gateway.metrics.received(bytes.len() as u64);

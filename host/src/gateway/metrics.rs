@@ -29,7 +29,9 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one answered request.
     pub fn request(&self, method: &str, status: u16) {
-        *lock(&self.requests).entry((method.to_owned(), status)).or_default() += 1;
+        *lock(&self.requests)
+            .entry((method.to_owned(), status))
+            .or_default() += 1;
     }
 
     /// Counts body bytes sent to clients.
@@ -44,8 +46,10 @@ impl Metrics {
 
     /// Counts what a ranged read went through.
     pub fn read(&self, report: &RangeReport) {
-        self.failovers.fetch_add(u64::from(report.failovers), Ordering::Relaxed);
-        self.hedges.fetch_add(u64::from(report.hedged), Ordering::Relaxed);
+        self.failovers
+            .fetch_add(u64::from(report.failovers), Ordering::Relaxed);
+        self.hedges
+            .fetch_add(u64::from(report.hedged), Ordering::Relaxed);
         self.provider_failures(&report.provider_errors);
     }
 
@@ -76,43 +80,117 @@ impl Metrics {
     /// The Prometheus text for these counters and `replicas`' breaker states.
     pub fn render(&self, replicas: &[Replica]) -> String {
         let mut out = String::new();
-        let name = family(&mut out, "mirra_http_requests_total", "counter", "HTTP requests answered, by method and status.");
+        let name = family(
+            &mut out,
+            "mirra_http_requests_total",
+            "counter",
+            "HTTP requests answered, by method and status.",
+        );
         for ((method, status), count) in lock(&self.requests).iter() {
-            let _ = writeln!(out, "{name}{{method=\"{}\",status=\"{status}\"}} {count}", escape(method));
+            let _ = writeln!(
+                out,
+                "{name}{{method=\"{}\",status=\"{status}\"}} {count}",
+                escape(method)
+            );
         }
         let counters = [
-            ("mirra_http_response_bytes_total", "Body bytes sent.", &self.bytes_sent),
-            ("mirra_http_request_bytes_total", "Body bytes received.", &self.bytes_received),
-            ("mirra_read_failovers_total", "Chunks read from another provider after one failed them.", &self.failovers),
-            ("mirra_read_hedges_total", "Chunks won by a hedged request to a second provider.", &self.hedges),
-            ("mirra_http_responses_aborted_total", "Responses cut off because no provider had a verifiable chunk.", &self.aborted),
-            ("mirra_http_connections_total", "Connections accepted.", &self.connections_total),
+            (
+                "mirra_http_response_bytes_total",
+                "Body bytes sent.",
+                &self.bytes_sent,
+            ),
+            (
+                "mirra_http_request_bytes_total",
+                "Body bytes received.",
+                &self.bytes_received,
+            ),
+            (
+                "mirra_read_failovers_total",
+                "Chunks read from another provider after one failed them.",
+                &self.failovers,
+            ),
+            (
+                "mirra_read_hedges_total",
+                "Chunks won by a hedged request to a second provider.",
+                &self.hedges,
+            ),
+            (
+                "mirra_http_responses_aborted_total",
+                "Responses cut off because no provider had a verifiable chunk.",
+                &self.aborted,
+            ),
+            (
+                "mirra_http_connections_total",
+                "Connections accepted.",
+                &self.connections_total,
+            ),
         ];
         for (name, help, value) in counters {
             let name = family(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        let name = family(&mut out, "mirra_http_connections_open", "gauge", "Connections open now.");
-        let _ = writeln!(out, "{name} {}", self.connections_open.load(Ordering::Relaxed));
+        let name = family(
+            &mut out,
+            "mirra_http_connections_open",
+            "gauge",
+            "Connections open now.",
+        );
+        let _ = writeln!(
+            out,
+            "{name} {}",
+            self.connections_open.load(Ordering::Relaxed)
+        );
 
         let errors = lock(&self.provider_errors).clone();
-        let name = family(&mut out, "mirra_provider_errors_total", "counter", "Reads a provider failed (error, timeout, short or corrupt data).");
+        let name = family(
+            &mut out,
+            "mirra_provider_errors_total",
+            "counter",
+            "Reads a provider failed (error, timeout, short or corrupt data).",
+        );
         for replica in replicas {
             let count = errors.get(replica.name()).copied().unwrap_or(0);
-            let _ = writeln!(out, "{name}{{provider=\"{}\"}} {count}", escape(replica.name()));
+            let _ = writeln!(
+                out,
+                "{name}{{provider=\"{}\"}} {count}",
+                escape(replica.name())
+            );
         }
-        let name = family(&mut out, "mirra_provider_breaker_state", "gauge", "1 for the provider's current circuit breaker state, else 0.");
+        let name = family(
+            &mut out,
+            "mirra_provider_breaker_state",
+            "gauge",
+            "1 for the provider's current circuit breaker state, else 0.",
+        );
         for replica in replicas {
             let current = replica.health_record().snapshot().breaker;
-            for (state, label) in [(BreakerState::Closed, "closed"), (BreakerState::Open, "open"), (BreakerState::HalfOpen, "half_open")] {
+            for (state, label) in [
+                (BreakerState::Closed, "closed"),
+                (BreakerState::Open, "open"),
+                (BreakerState::HalfOpen, "half_open"),
+            ] {
                 let value = u8::from(current == state);
-                let _ = writeln!(out, "{name}{{provider=\"{}\",state=\"{label}\"}} {value}", escape(replica.name()));
+                let _ = writeln!(
+                    out,
+                    "{name}{{provider=\"{}\",state=\"{label}\"}} {value}",
+                    escape(replica.name())
+                );
             }
         }
-        let name = family(&mut out, "mirra_provider_latency_ewma_seconds", "gauge", "Moving average of the provider's successful call latency.");
+        let name = family(
+            &mut out,
+            "mirra_provider_latency_ewma_seconds",
+            "gauge",
+            "Moving average of the provider's successful call latency.",
+        );
         for replica in replicas {
             if let Some(ms) = replica.health_record().snapshot().latency_ewma_ms {
-                let _ = writeln!(out, "{name}{{provider=\"{}\"}} {}", escape(replica.name()), ms / 1000.0);
+                let _ = writeln!(
+                    out,
+                    "{name}{{provider=\"{}\"}} {}",
+                    escape(replica.name()),
+                    ms / 1000.0
+                );
             }
         }
         out
@@ -131,7 +209,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// A label value with `\`, `"` and newlines escaped as the text format requires.
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -148,11 +229,17 @@ mod tests {
         metrics.read(&RangeReport {
             failovers: 2,
             hedged: 1,
-            provider_errors: vec![ProviderFailure { provider: "a\"b".into(), reason: "corrupt".into() }],
+            provider_errors: vec![ProviderFailure {
+                provider: "a\"b".into(),
+                reason: "corrupt".into(),
+            }],
             ..RangeReport::default()
         });
         let text = metrics.render(&[]);
-        assert!(text.contains("mirra_http_requests_total{method=\"GET\",status=\"200\"} 2\n"), "{text}");
+        assert!(
+            text.contains("mirra_http_requests_total{method=\"GET\",status=\"200\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("mirra_http_requests_total{method=\"PUT\",status=\"401\"} 1\n"));
         assert!(text.contains("mirra_http_response_bytes_total 10\n"));
         assert!(text.contains("mirra_read_failovers_total 2\n"));

@@ -68,7 +68,10 @@ pub(crate) fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
 /// Whether an `If-None-Match` header matches `etag` (a quoted strong ETag): `*`, or any
 /// listed tag equal to it under the weak comparison RFC 9110 §13.1.2 prescribes.
 pub(crate) fn none_match(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// Whether an `If-Range` header lets the range apply: only an identical strong ETag
@@ -79,7 +82,8 @@ pub(crate) fn if_range_holds(header: &str, etag: &str) -> bool {
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &text[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
 }
 
 #[cfg(test)]
@@ -91,16 +95,43 @@ mod tests {
     fn single_ranges_at_the_edges() {
         let r = |h: &str| parse_range(Some(h), 100);
         assert_eq!(r("bytes=0-0"), Partial { start: 0, end: 1 });
-        assert_eq!(r("bytes=99-99"), Partial { start: 99, end: 100 });
-        assert_eq!(r("bytes=99-"), Partial { start: 99, end: 100 });
+        assert_eq!(
+            r("bytes=99-99"),
+            Partial {
+                start: 99,
+                end: 100
+            }
+        );
+        assert_eq!(
+            r("bytes=99-"),
+            Partial {
+                start: 99,
+                end: 100
+            }
+        );
         assert_eq!(r("bytes=0-"), Partial { start: 0, end: 100 });
-        assert_eq!(r("bytes=10-1000"), Partial { start: 10, end: 100 });
-        assert_eq!(r("bytes=-1"), Partial { start: 99, end: 100 });
+        assert_eq!(
+            r("bytes=10-1000"),
+            Partial {
+                start: 10,
+                end: 100
+            }
+        );
+        assert_eq!(
+            r("bytes=-1"),
+            Partial {
+                start: 99,
+                end: 100
+            }
+        );
         assert_eq!(r("bytes=-100"), Partial { start: 0, end: 100 });
         assert_eq!(r("bytes=-500"), Partial { start: 0, end: 100 });
         assert_eq!(r("Bytes= 5 - 9"), Partial { start: 5, end: 10 });
         assert_eq!(r("bytes=18446744073709551615-"), Unsatisfiable);
-        assert_eq!(r("bytes=0-18446744073709551615"), Partial { start: 0, end: 100 });
+        assert_eq!(
+            r("bytes=0-18446744073709551615"),
+            Partial { start: 0, end: 100 }
+        );
     }
 
     #[test]
@@ -116,7 +147,16 @@ mod tests {
     #[test]
     fn malformed_or_multiple_ranges_mean_the_whole_object() {
         let r = |h: &str| parse_range(Some(h), 100);
-        for h in ["items=0-1", "bytes=", "bytes=-", "bytes=a-b", "bytes=5-1", "bytes=0-1,5-6", "bytes=1", "bytes=+1-2"] {
+        for h in [
+            "items=0-1",
+            "bytes=",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=5-1",
+            "bytes=0-1,5-6",
+            "bytes=1",
+            "bytes=+1-2",
+        ] {
             assert_eq!(r(h), Full, "{h}");
         }
         assert_eq!(parse_range(None, 100), Full);

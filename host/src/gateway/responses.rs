@@ -19,36 +19,67 @@ pub(crate) struct ErrorBody {
 
 /// A JSON error response.
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    json_error(status, ErrorBody { error: message.into(), key: None, failures: Vec::new() })
+    json_error(
+        status,
+        ErrorBody {
+            error: message.into(),
+            key: None,
+            failures: Vec::new(),
+        },
+    )
 }
 
 pub(crate) fn json_error(status: StatusCode, body: ErrorBody) -> Response {
     let text = serde_json::to_string(&body).expect("error bodies serialize");
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], text + "\n").into_response()
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        text + "\n",
+    )
+        .into_response()
 }
 
 /// The response for a store error.
 pub(crate) fn store_error(err: StoreError) -> Response {
     let message = err.to_string();
     let (status, key, failures) = match err {
-        StoreError::BadKey(_) | StoreError::BadHash(_) => (StatusCode::BAD_REQUEST, None, Vec::new()),
+        StoreError::BadKey(_) | StoreError::BadHash(_) => {
+            (StatusCode::BAD_REQUEST, None, Vec::new())
+        }
         StoreError::Deleted { key, .. } => (StatusCode::NOT_FOUND, Some(key), Vec::new()),
-        StoreError::NoValidCopy { key, failures } if all_missing(&failures.0) => (StatusCode::NOT_FOUND, Some(key), failures.0),
+        StoreError::NoValidCopy { key, failures } if all_missing(&failures.0) => {
+            (StatusCode::NOT_FOUND, Some(key), failures.0)
+        }
         // Some provider may hold the object but could not show a valid copy: the honest
         // answer is "bad gateway", not "does not exist".
-        StoreError::NoValidCopy { key, failures } => (StatusCode::BAD_GATEWAY, Some(key), failures.0),
-        StoreError::QuorumNotMet { key, failures, .. } | StoreError::RequiredFailed { key, failures } => {
+        StoreError::NoValidCopy { key, failures } => {
+            (StatusCode::BAD_GATEWAY, Some(key), failures.0)
+        }
+        StoreError::QuorumNotMet { key, failures, .. }
+        | StoreError::RequiredFailed { key, failures } => {
             (StatusCode::BAD_GATEWAY, Some(key), failures.0)
         }
         StoreError::ReadOnly => (StatusCode::FORBIDDEN, None, Vec::new()),
-        StoreError::Input(ref e) if body_too_large(e) => (StatusCode::PAYLOAD_TOO_LARGE, None, Vec::new()),
+        StoreError::Input(ref e) if body_too_large(e) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, None, Vec::new())
+        }
         StoreError::Input(_) => (StatusCode::BAD_REQUEST, None, Vec::new()),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None, Vec::new()),
     };
     if status.is_server_error() {
         tracing::warn!("{message}");
     }
-    json_error(status, ErrorBody { error: message, key, failures })
+    json_error(
+        status,
+        ErrorBody {
+            error: message,
+            key,
+            failures,
+        },
+    )
 }
 
 /// Whether every provider answered that it has no manifest for the key: the only case

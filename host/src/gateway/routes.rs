@@ -10,9 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use http_body_util::Limited;
 use mirra_driver_api::Key;
 use percent_encoding::percent_decode_str;
-use http_body_util::Limited;
 
 use super::range::{if_range_holds, none_match, parse_range, RangeRequest};
 use super::responses::{error, store_error};
@@ -62,20 +62,44 @@ async fn health(State(gateway): State<Shared>) -> Response {
         .map(|r| serde_json::json!({ "name": r.name(), "breaker": r.health_record().snapshot().breaker }))
         .collect();
     // Serving is possible while any provider's breaker lets calls through.
-    let up = gateway.store.replicas().iter().any(|r| r.health_record().snapshot().breaker != BreakerState::Open);
-    let status = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let up = gateway
+        .store
+        .replicas()
+        .iter()
+        .any(|r| r.health_record().snapshot().breaker != BreakerState::Open);
+    let status = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = serde_json::json!({ "status": if up { "ok" } else { "unavailable" }, "providers": providers });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string() + "\n").into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string() + "\n",
+    )
+        .into_response()
 }
 
 async fn metrics(State(gateway): State<Shared>) -> Response {
     let text = gateway.metrics.render(gateway.store.replicas());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn zonefile(State(gateway): State<Shared>) -> Response {
     match &gateway.zonefile {
-        Some(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text.clone()).into_response(),
+        Some(text) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text.clone(),
+        )
+            .into_response(),
         None => error(StatusCode::NOT_FOUND, "this gateway has no zone file"),
     }
 }
@@ -89,17 +113,35 @@ async fn object(State(gateway): State<Shared>, request: Request) -> Response {
     };
     let method = request.method().clone();
     match method {
-        Method::GET | Method::HEAD => read(gateway, key, request.headers(), method == Method::HEAD).await,
-        Method::PUT | Method::DELETE if gateway.options.writable => write(gateway, key, request).await,
+        Method::GET | Method::HEAD => {
+            read(gateway, key, request.headers(), method == Method::HEAD).await
+        }
+        Method::PUT | Method::DELETE if gateway.options.writable => {
+            write(gateway, key, request).await
+        }
         Method::PUT | Method::DELETE => {
-            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "this gateway is read-only; start it with --writable to accept writes");
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this gateway is read-only; start it with --writable to accept writes",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             closing(response)
         }
         _ => {
-            let allow = if gateway.options.writable { "GET, HEAD, PUT, DELETE" } else { "GET, HEAD" };
-            let mut response = error(StatusCode::METHOD_NOT_ALLOWED, format!("method {method} not allowed"));
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+            let allow = if gateway.options.writable {
+                "GET, HEAD, PUT, DELETE"
+            } else {
+                "GET, HEAD"
+            };
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("method {method} not allowed"),
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
             closing(response)
         }
     }
@@ -116,7 +158,9 @@ fn key_of(path: &str) -> Result<Option<Key>, String> {
     let decoded = percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| "the key is not UTF-8 once percent-decoded".to_owned())?;
-    parse_user_key(&decoded).map(Some).map_err(|e| e.to_string())
+    parse_user_key(&decoded)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -> Response {
@@ -131,16 +175,23 @@ async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -
         return (StatusCode::NOT_MODIFIED, response_headers).into_response();
     }
     let size = head.size();
-    let range_header = header_text(header::RANGE).filter(|_| header_text(header::IF_RANGE).is_none_or(|h| if_range_holds(h, &etag)));
+    let range_header = header_text(header::RANGE)
+        .filter(|_| header_text(header::IF_RANGE).is_none_or(|h| if_range_holds(h, &etag)));
     let (status, start, end) = match parse_range(range_header, size) {
         RangeRequest::Full => (StatusCode::OK, 0, size),
         RangeRequest::Partial { start, end } => {
             let value = format!("bytes {start}-{}/{size}", end - 1);
-            response_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ASCII"));
+            response_headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&value).expect("ASCII"),
+            );
             (StatusCode::PARTIAL_CONTENT, start, end)
         }
         RangeRequest::Unsatisfiable => {
-            let mut response = error(StatusCode::RANGE_NOT_SATISFIABLE, format!("the range is outside the object's {size} bytes"));
+            let mut response = error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("the range is outside the object's {size} bytes"),
+            );
             let value = HeaderValue::from_str(&format!("bytes */{size}")).expect("ASCII");
             response.headers_mut().insert(header::CONTENT_RANGE, value);
             return response;
@@ -158,12 +209,16 @@ async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -
 
 fn object_headers(head: &ObjectHead, etag: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(header::ETAG, HeaderValue::from_str(etag).expect("hex is a valid header"));
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(etag).expect("hex is a valid header"),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let content_type = match head.content_type() {
         "" => HeaderValue::from_static("application/octet-stream"),
         // Validated at put time: no control characters.
-        text => HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        text => HeaderValue::from_str(text)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
     };
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert("x-mirra-version", HeaderValue::from(head.version()));
@@ -183,24 +238,41 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-            .unwrap_or_else(|| mime_guess::from_path(key.as_str()).first_or_octet_stream().to_string());
+            .unwrap_or_else(|| {
+                mime_guess::from_path(key.as_str())
+                    .first_or_octet_stream()
+                    .to_string()
+            });
         let limit = gateway.options.max_body_bytes;
-        let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let declared = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
-            return closing(error(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is larger than the {limit}-byte limit")));
+            return closing(error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than the {limit}-byte limit"),
+            ));
         }
         // A body without a declared length is cut at the limit; the put then fails with
         // the limit error, which becomes 413.
-        let limited = Limited::new(request.into_body(), usize::try_from(limit).unwrap_or(usize::MAX));
+        let limited = Limited::new(
+            request.into_body(),
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        );
         let input = body::upload(gateway.clone(), Body::new(limited));
         gateway.store.put(&key, input, &content_type).await
     };
     match report {
         Ok(report) => {
             let mut headers = HeaderMap::new();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             if !deleting {
-                let etag = HeaderValue::from_str(&format!("\"{}\"", report.sha256)).expect("hex is a valid header");
+                let etag = HeaderValue::from_str(&format!("\"{}\"", report.sha256))
+                    .expect("hex is a valid header");
                 headers.insert(header::ETAG, etag);
             }
             let text = serde_json::to_string(&report).expect("reports serialize");
@@ -215,7 +287,9 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
 /// body was read, so clients do not send the next request on a connection the server
 /// is about to close.
 fn closing(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -227,13 +301,28 @@ fn authorize(gateway: &Gateway, key: &Key, headers: &HeaderMap) -> Result<(), Re
         reason,
         message: description.to_owned(),
     };
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return Err(unauthorized("", "writes need `Authorization: Bearer <token>`; mint one with `mirra token`"));
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(unauthorized(
+            "",
+            "writes need `Authorization: Bearer <token>`; mint one with `mirra token`",
+        ));
     };
-    let Some(token) = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) else {
-        return Err(unauthorized("invalid_request", "the Authorization header is not a Bearer token"));
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
+        return Err(unauthorized(
+            "invalid_request",
+            "the Authorization header is not a Bearer token",
+        ));
     };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let claims = match token::verify(token.trim(), gateway.store.signer(), now) {
         Ok(claims) => claims,
         Err(e) => {
@@ -253,7 +342,11 @@ fn authorize(gateway: &Gateway, key: &Key, headers: &HeaderMap) -> Result<(), Re
         return Err(Refusal {
             status: StatusCode::FORBIDDEN,
             reason: "insufficient_scope",
-            message: format!("the token's scope {:?} does not cover {:?}", claims.scope, key.as_str()),
+            message: format!(
+                "the token's scope {:?} does not cover {:?}",
+                claims.scope,
+                key.as_str()
+            ),
         });
     }
     tracing::info!(key = %key, token = %claims.jti, "write authorized");
@@ -276,7 +369,10 @@ impl IntoResponse for Refusal {
             "" => "Bearer realm=\"mirra\"".to_owned(),
             reason => format!("Bearer realm=\"mirra\", error=\"{reason}\""),
         };
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_str(&challenge).expect("ASCII"));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_str(&challenge).expect("ASCII"),
+        );
         response
     }
 }
@@ -287,10 +383,22 @@ mod tests {
 
     #[test]
     fn keys_are_percent_decoded_then_checked() {
-        assert_eq!(key_of("/a/b%20c.txt").unwrap().unwrap().as_str(), "a/b c.txt");
+        assert_eq!(
+            key_of("/a/b%20c.txt").unwrap().unwrap().as_str(),
+            "a/b c.txt"
+        );
         assert_eq!(key_of("/caf%C3%A9").unwrap().unwrap().as_str(), "café");
         assert!(key_of("/").unwrap().is_none());
-        for bad in ["/../etc/passwd", "/a/%2e%2e/b", "/..%2f..%2fetc", "/a//b", "/.mirra/manifests/x.json", "/%ff", "/a%00b", "/a%5cb"] {
+        for bad in [
+            "/../etc/passwd",
+            "/a/%2e%2e/b",
+            "/..%2f..%2fetc",
+            "/a//b",
+            "/.mirra/manifests/x.json",
+            "/%ff",
+            "/a%00b",
+            "/a%5cb",
+        ] {
             assert!(key_of(bad).is_err(), "{bad} accepted");
         }
     }

@@ -22,7 +22,11 @@ use super::{routes, Gateway};
 /// Pause after a failed accept (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-pub(super) async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) {
+pub(super) async fn run(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     let options = gateway.options.clone();
     let router = routes::router(gateway.clone());
     let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
@@ -48,15 +52,30 @@ pub(super) async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: 
             },
         };
         while connections.try_join_next().is_some() {}
-        let connection = Connection { gateway: gateway.clone(), router: router.clone(), _permit: permit, stopping: stopping.clone() };
+        let connection = Connection {
+            gateway: gateway.clone(),
+            router: router.clone(),
+            _permit: permit,
+            stopping: stopping.clone(),
+        };
         connections.spawn(connection.serve(stream, peer));
     }
     drop(listener);
-    tracing::info!(in_flight = connections.len(), "shutting down: no new connections; letting requests in flight finish");
+    tracing::info!(
+        in_flight = connections.len(),
+        "shutting down: no new connections; letting requests in flight finish"
+    );
     let _ = stop.send(true);
-    let drained = tokio::time::timeout(options.shutdown_grace, async { while connections.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(options.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
     if drained.is_err() {
-        tracing::warn!(left = connections.len(), "shutdown grace of {:?} over; closing the remaining connections", options.shutdown_grace);
+        tracing::warn!(
+            left = connections.len(),
+            "shutdown grace of {:?} over; closing the remaining connections",
+            options.shutdown_grace
+        );
         connections.shutdown().await;
     }
 }
@@ -74,7 +93,10 @@ impl Connection {
         metrics.connection_opened();
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        let io = TokioIo::new(Watched { inner: stream, activity: activity.clone() });
+        let io = TokioIo::new(Watched {
+            inner: stream,
+            activity: activity.clone(),
+        });
         let options = &self.gateway.options;
         let service = TowerToHyperService::new(self.router.clone());
         let conn = http1::Builder::new()
@@ -118,7 +140,10 @@ struct Activity {
 
 impl Activity {
     fn new() -> Self {
-        Self { opened: Instant::now(), last_ms: Arc::new(AtomicU64::new(0)) }
+        Self {
+            opened: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
     }
 
     fn touch(&self) {
@@ -146,7 +171,11 @@ struct Watched {
 }
 
 impl AsyncRead for Watched {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -157,7 +186,11 @@ impl AsyncRead for Watched {
 }
 
 impl AsyncWrite for Watched {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
@@ -165,7 +198,11 @@ impl AsyncWrite for Watched {
         result
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();

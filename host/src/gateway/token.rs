@@ -117,7 +117,9 @@ pub fn verify(token: &str, owner: &PublicKey, now: u64) -> Result<Claims, TokenE
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(TokenError::Malformed("expected three dot-separated parts".into()));
+        return Err(TokenError::Malformed(
+            "expected three dot-separated parts".into(),
+        ));
     };
     let decode = |part: &str, what: &str| {
         URL_SAFE_NO_PAD
@@ -169,7 +171,10 @@ mod tests {
         let owner = Identity::generate();
         let token = mint(&owner, "photos/", NOW, 3600);
         let claims = verify(&token, &owner.public_key(), NOW + 10).unwrap();
-        assert_eq!((claims.iat, claims.exp, claims.scope.as_str()), (NOW, NOW + 3600, "photos/"));
+        assert_eq!(
+            (claims.iat, claims.exp, claims.scope.as_str()),
+            (NOW, NOW + 3600, "photos/")
+        );
         assert!(claims.allows("photos/cat.jpg"));
         assert!(!claims.allows("photosx") && !claims.allows("docs/a"));
         assert_eq!(claims.jti.len(), 24);
@@ -181,9 +186,15 @@ mod tests {
         let key = owner.public_key();
         let token = mint(&owner, "", NOW, 100);
         assert!(verify(&token, &key, NOW + 100 + CLOCK_SKEW_SECS).is_ok());
-        assert!(matches!(verify(&token, &key, NOW + 101 + CLOCK_SKEW_SECS), Err(TokenError::Expired { .. })));
+        assert!(matches!(
+            verify(&token, &key, NOW + 101 + CLOCK_SKEW_SECS),
+            Err(TokenError::Expired { .. })
+        ));
         assert!(verify(&token, &key, NOW - CLOCK_SKEW_SECS).is_ok());
-        assert!(matches!(verify(&token, &key, NOW - CLOCK_SKEW_SECS - 1), Err(TokenError::NotYetValid { .. })));
+        assert!(matches!(
+            verify(&token, &key, NOW - CLOCK_SKEW_SECS - 1),
+            Err(TokenError::NotYetValid { .. })
+        ));
     }
 
     #[test]
@@ -196,16 +207,27 @@ mod tests {
 
         let token = mint(&owner, "a/", NOW, 3600);
         let parts: Vec<&str> = token.split('.').collect();
-        let widened = Claims { iat: NOW, exp: NOW + 3600, scope: String::new(), jti: "x".into() };
+        let widened = Claims {
+            iat: NOW,
+            exp: NOW + 3600,
+            scope: String::new(),
+            jti: "x".into(),
+        };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&widened).unwrap());
         let tampered = format!("{}.{payload}.{}", parts[0], parts[2]);
         assert_eq!(verify(&tampered, &key, NOW), Err(TokenError::Signature));
 
         let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
         let downgraded = format!("{none}.{}.", parts[1]);
-        assert_eq!(verify(&downgraded, &key, NOW), Err(TokenError::Algorithm("none".into())));
+        assert_eq!(
+            verify(&downgraded, &key, NOW),
+            Err(TokenError::Algorithm("none".into()))
+        );
         for junk in ["", "a.b", "a.b.c.d", "!!.??.##"] {
-            assert!(matches!(verify(junk, &key, NOW), Err(TokenError::Malformed(_))), "{junk:?}");
+            assert!(
+                matches!(verify(junk, &key, NOW), Err(TokenError::Malformed(_))),
+                "{junk:?}"
+            );
         }
     }
 
@@ -214,14 +236,21 @@ mod tests {
         let owner = Identity::generate();
         let token = mint(&owner, "", NOW, 3600);
         let (input, signature) = token.rsplit_once('.').unwrap();
-        let mut sig = secp256k1::ecdsa::Signature::from_compact(&URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
+        let mut sig =
+            secp256k1::ecdsa::Signature::from_compact(&URL_SAFE_NO_PAD.decode(signature).unwrap())
+                .unwrap();
         sig.normalize_s();
         // Negate s: n - s is the malleated twin of a valid signature.
         let compact = sig.serialize_compact();
-        let s = secp256k1::SecretKey::from_slice(&compact[32..]).unwrap().negate();
+        let s = secp256k1::SecretKey::from_slice(&compact[32..])
+            .unwrap()
+            .negate();
         let mut high = compact;
         high[32..].copy_from_slice(&s.secret_bytes());
         let malleated = format!("{input}.{}", URL_SAFE_NO_PAD.encode(high));
-        assert_eq!(verify(&malleated, &owner.public_key(), NOW), Err(TokenError::Signature));
+        assert_eq!(
+            verify(&malleated, &owner.public_key(), NOW),
+            Err(TokenError::Signature)
+        );
     }
 }

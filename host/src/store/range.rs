@@ -53,7 +53,8 @@ pub struct RangeReport {
     pub bytes: u64,
     /// Chunks fetched.
     pub chunks: u32,
-    /// Chunks for which a second provider was asked because the first was slow, and won.
+    /// Chunks won by a provider asked because the one before it was slow (with no
+    /// provider failing the chunk).
     pub hedged: u32,
     /// Chunks that came from another provider after at least one failed them.
     pub failovers: u32,
@@ -122,7 +123,15 @@ impl Store {
             // once, so every entry is one failed attempt.
             let mut failed = Failures::default();
             let fetched = self
-                .fetch_chunk(key, manifest, index, &order, current, std::mem::take(&mut spare), &mut failed)
+                .fetch_chunk(
+                    key,
+                    manifest,
+                    index,
+                    &order,
+                    current,
+                    std::mem::take(&mut spare),
+                    &mut failed,
+                )
                 .await;
             let Some(chunk) = fetched else {
                 return Err(StoreError::NoValidCopy {
@@ -131,8 +140,12 @@ impl Store {
                 });
             };
             report.chunks += 1;
-            report.hedged += u32::from(chunk.hedged);
-            report.failovers += u32::from(!failed.0.is_empty());
+            // A chunk that came from a later provider after a failure is a failover, even
+            // if a hedge was also in flight; only a hedge that beat a healthy provider
+            // counts as one.
+            let failed_over = !failed.0.is_empty();
+            report.hedged += u32::from(chunk.hedged && !failed_over);
+            report.failovers += u32::from(failed_over);
             report.provider_errors.extend(failed.0);
             current = chunk.slot;
             let (offset, len) = manifest
@@ -157,7 +170,9 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use mirra_driver_api::{Capabilities, DriverInfo, DriverResult, ObjectMeta, ObjectWriter, StorageDriver};
+    use mirra_driver_api::{
+        Capabilities, DriverInfo, DriverResult, ObjectMeta, ObjectWriter, StorageDriver,
+    };
 
     use super::*;
     use crate::config::WriteQuorum;
@@ -199,12 +214,18 @@ mod tests {
     impl StorageDriver for Memory {
         fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
             let objects = self.objects.lock().unwrap();
-            let data = objects.get(key.as_str()).ok_or_else(|| mirra_driver_api::DriverError::not_found(key))?;
-            Ok(ObjectMeta { size: data.len() as u64 })
+            let data = objects
+                .get(key.as_str())
+                .ok_or_else(|| mirra_driver_api::DriverError::not_found(key))?;
+            Ok(ObjectMeta {
+                size: data.len() as u64,
+            })
         }
         fn read(&self, key: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize> {
             let objects = self.objects.lock().unwrap();
-            let data = objects.get(key.as_str()).ok_or_else(|| mirra_driver_api::DriverError::not_found(key))?;
+            let data = objects
+                .get(key.as_str())
+                .ok_or_else(|| mirra_driver_api::DriverError::not_found(key))?;
             let rest = data.get(offset as usize..).unwrap_or_default();
             let n = rest.len().min(buf.len());
             buf[..n].copy_from_slice(&rest[..n]);
@@ -217,11 +238,18 @@ mod tests {
             Ok(n)
         }
         fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
-            self.objects.lock().unwrap().insert(key.to_string(), data.to_vec());
+            self.objects
+                .lock()
+                .unwrap()
+                .insert(key.to_string(), data.to_vec());
             Ok(())
         }
         fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
-            Ok(Box::new(MemoryWriter { objects: self.objects.clone(), key: key.to_string(), data: Vec::new() }))
+            Ok(Box::new(MemoryWriter {
+                objects: self.objects.clone(),
+                key: key.to_string(),
+                data: Vec::new(),
+            }))
         }
     }
 
@@ -240,7 +268,10 @@ mod tests {
             timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(5),
             retries: 0,
-            breaker: BreakerPolicy { failures: 100, cooldown: Duration::from_secs(1) },
+            breaker: BreakerPolicy {
+                failures: 100,
+                cooldown: Duration::from_secs(1),
+            },
             concurrency: 4,
         };
         let info = DriverInfo {
@@ -257,8 +288,16 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let identity = Arc::new(Identity::generate());
         let reads = Arc::new(Mutex::new(Vec::new()));
-        let bad = Memory { objects: Objects::default(), corrupt: true, reads: reads.clone() };
-        let good = Memory { objects: Objects::default(), corrupt: false, reads: Arc::new(Mutex::new(Vec::new())) };
+        let bad = Memory {
+            objects: Objects::default(),
+            corrupt: true,
+            reads: reads.clone(),
+        };
+        let good = Memory {
+            objects: Objects::default(),
+            corrupt: false,
+            reads: Arc::new(Mutex::new(Vec::new())),
+        };
         let store = Store::new(StoreParts {
             replicas: vec![replica("bad", 1, bad), replica("good", 2, good)],
             signer: identity.public_key(),
@@ -269,12 +308,24 @@ mod tests {
             chunk_size: 10,
             hedge_after: Some(Duration::from_secs(5)),
         });
-        Fixture { store, reads, _state: state }
+        Fixture {
+            store,
+            reads,
+            _state: state,
+        }
     }
 
-    async fn read(store: &Store, key: &Key, head: &ObjectHead, start: u64, end: u64) -> Result<(Vec<u8>, RangeReport), StoreError> {
+    async fn read(
+        store: &Store,
+        key: &Key,
+        head: &ObjectHead,
+        start: u64,
+        end: u64,
+    ) -> Result<(Vec<u8>, RangeReport), StoreError> {
         let mut out = Vec::new();
-        let report = store.get_range(key, &head.manifest, start, end, &mut out).await?;
+        let report = store
+            .get_range(key, &head.manifest, start, end, &mut out)
+            .await?;
         Ok((out, report))
     }
 
@@ -283,17 +334,47 @@ mod tests {
         let f = fixture();
         let key = Key::parse("obj").unwrap();
         let data: Vec<u8> = (0..95u8).collect();
-        f.store.put(&key, &data[..], "application/x-test").await.unwrap();
+        f.store
+            .put(&key, &data[..], "application/x-test")
+            .await
+            .unwrap();
         let head = f.store.head(&key).await.unwrap();
-        assert_eq!((head.size(), head.content_type(), head.version()), (95, "application/x-test", 1));
-        assert_eq!(head.sha256_hex(), hex::encode(crate::manifest::sha256(&data)));
-        for (start, end) in [(0, 1), (94, 95), (0, 95), (9, 11), (10, 20), (33, 71), (50, 50), (90, 500)] {
+        assert_eq!(
+            (head.size(), head.content_type(), head.version()),
+            (95, "application/x-test", 1)
+        );
+        assert_eq!(
+            head.sha256_hex(),
+            hex::encode(crate::manifest::sha256(&data))
+        );
+        for (start, end) in [
+            (0, 1),
+            (94, 95),
+            (0, 95),
+            (9, 11),
+            (10, 20),
+            (33, 71),
+            (50, 50),
+            (90, 500),
+        ] {
             let (out, report) = read(&f.store, &key, &head, start, end).await.unwrap();
             let end = end.min(95);
-            assert_eq!(out, &data[start as usize..end as usize], "range {start}..{end}");
+            assert_eq!(
+                out,
+                &data[start as usize..end as usize],
+                "range {start}..{end}"
+            );
             assert_eq!(report.bytes, end - start);
-            let chunks = if start == end { 0 } else { (end - 1) / 10 - start / 10 + 1 };
-            assert_eq!(u64::from(report.chunks), chunks, "chunks fetched for {start}..{end}");
+            let chunks = if start == end {
+                0
+            } else {
+                (end - 1) / 10 - start / 10 + 1
+            };
+            assert_eq!(
+                u64::from(report.chunks),
+                chunks,
+                "chunks fetched for {start}..{end}"
+            );
         }
     }
 
@@ -312,7 +393,10 @@ mod tests {
         assert_eq!(*f.reads.lock().unwrap(), vec![10]);
         assert_eq!(report.failovers, 1, "{report:?}");
         assert_eq!(report.provider_errors.len(), 1);
-        assert!(report.provider_errors.iter().all(|e| e.provider == "bad" && e.reason.contains("corrupt")));
+        assert!(report
+            .provider_errors
+            .iter()
+            .all(|e| e.provider == "bad" && e.reason.contains("corrupt")));
     }
 
     #[tokio::test]
@@ -325,14 +409,25 @@ mod tests {
         // Make every provider's copy of chunk 2 (bytes 20..30) wrong: `bad` corrupts
         // anyway, `good` is the other one; replace its object with a truncated copy.
         let store = &f.store;
-        let good = &store.replicas().iter().find(|r| r.name() == "good").unwrap().clone();
+        let good = &store
+            .replicas()
+            .iter()
+            .find(|r| r.name() == "good")
+            .unwrap()
+            .clone();
         good.put(&key, Arc::new(data[..25].to_vec())).await.unwrap();
         let mut out = Vec::new();
-        let err = store.get_range(&key, &head.manifest, 5, 30, &mut out).await.unwrap_err();
+        let err = store
+            .get_range(&key, &head.manifest, 5, 30, &mut out)
+            .await
+            .unwrap_err();
         assert_eq!(out, &data[5..20], "only verified chunks were written");
         match err {
             StoreError::NoValidCopy { failures, .. } => {
-                assert!(failures.contains("bad") && failures.contains("good"), "{failures}");
+                assert!(
+                    failures.contains("bad") && failures.contains("good"),
+                    "{failures}"
+                );
             }
             other => panic!("expected NoValidCopy, got {other}"),
         }
