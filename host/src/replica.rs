@@ -63,6 +63,10 @@ impl std::fmt::Debug for Replica {
     }
 }
 
+/// The first piece [`Replica::read_small`] asks for: every manifest of an object up
+/// to a few GiB at the default chunk size fits.
+pub const SMALL_READ_FIRST: usize = 64 << 10;
+
 impl Replica {
     /// Wraps an opened driver.
     pub fn new(
@@ -241,8 +245,24 @@ impl Replica {
     }
 
     /// Reads a whole small object, refusing one larger than `limit` bytes.
+    ///
+    /// Reads a first piece of at most [`SMALL_READ_FIRST`] bytes and grows (doubling)
+    /// only while the object fills what was asked: the read buffer is zeroed before the
+    /// driver fills it, and sizing it to `limit` (16 MiB for manifests) on every call
+    /// made each manifest read, even a missing one, cost a 16 MiB memset.
     pub async fn read_small(&self, key: &Key, limit: usize) -> DriverResult<Vec<u8>> {
-        let data = self.read_range(key, 0, limit + 1, Vec::new()).await?;
+        let mut want = SMALL_READ_FIRST.min(limit + 1);
+        let mut data = self.read_range(key, 0, want, Vec::new()).await?;
+        while data.len() == want && want <= limit {
+            let more = want.min(limit + 1 - want);
+            let next = self.read_range(key, want as u64, more, Vec::new()).await?;
+            let complete = next.len() < more;
+            data.extend_from_slice(&next);
+            want += more;
+            if complete {
+                break;
+            }
+        }
         if data.len() > limit {
             return Err(DriverError::invalid_input(format!(
                 "{key} is larger than {limit} bytes"
@@ -386,4 +406,59 @@ fn jittered(base: Duration) -> Duration {
         .unwrap_or(0);
     let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
     base.mul_f64(factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mirra_driver_api::{Capabilities, ObjectMeta};
+
+    /// One object of fixed bytes; remembers the largest buffer it was handed.
+    struct Fixed(Vec<u8>, std::sync::atomic::AtomicUsize);
+
+    impl StorageDriver for Fixed {
+        fn stat(&self, _: &Key) -> DriverResult<ObjectMeta> {
+            Ok(ObjectMeta { size: self.0.len() as u64 })
+        }
+        fn read(&self, _: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize> {
+            self.1.fetch_max(buf.len(), std::sync::atomic::Ordering::Relaxed);
+            let rest = self.0.get(offset as usize..).unwrap_or_default();
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        }
+    }
+
+    fn replica(len: usize) -> (Replica, Arc<Fixed>) {
+        let driver = Arc::new(Fixed((0..len).map(|i| i as u8).collect(), Default::default()));
+        let settings = ReplicaSettings {
+            name: "fixed".into(),
+            priority: 0,
+            weight: 1,
+            required: false,
+            timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(5),
+            retries: 0,
+            breaker: BreakerPolicy { failures: 5, cooldown: Duration::from_secs(1) },
+            concurrency: 1,
+        };
+        let info = DriverInfo { name: "fixed".into(), version: "0".into(), url_schemes: Vec::new(), capabilities: Capabilities::READ };
+        (Replica::new(settings, info, driver.clone()), driver)
+    }
+
+    #[tokio::test]
+    async fn read_small_reads_whole_objects_without_limit_sized_buffers() {
+        let key = Key::parse("k").unwrap();
+        let limit = 1 << 20;
+        for len in [0, 10, SMALL_READ_FIRST - 1, SMALL_READ_FIRST, SMALL_READ_FIRST + 1, 200_000, limit] {
+            let (replica, driver) = replica(len);
+            let data = replica.read_small(&key, limit).await.unwrap();
+            assert_eq!(data, driver.0, "length {len}");
+            let largest = driver.1.load(std::sync::atomic::Ordering::Relaxed);
+            assert!(largest <= len.max(SMALL_READ_FIRST), "length {len}: a {largest}-byte buffer");
+        }
+        let (replica, _) = replica(limit + 1);
+        let err = replica.read_small(&key, limit).await.unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
 }

@@ -241,11 +241,13 @@ fn print_summary(summary: &TreeSummary, verb: &str) {
         .map(|p| p.provider.len())
         .max()
         .unwrap_or(0);
+    // For uploads a provider's count is what it committed; for downloads, what it served.
+    let done = if verb == "sent" { "ok" } else { "served" };
     for tally in &summary.providers {
         match &tally.first_error {
-            None => println!("  {:width$}  {} ok", tally.provider, tally.ok),
+            None => println!("  {:width$}  {} {done}", tally.provider, tally.ok),
             Some(why) => println!(
-                "  {:width$}  {} ok, {} failed (first: {why})",
+                "  {:width$}  {} {done}, {} failed (first: {why})",
                 tally.provider, tally.ok, tally.failed
             ),
         }
