@@ -11,7 +11,7 @@ use mirra_driver_api::{
     testkit, DriverLibrary, ErrorKind, HostContext, Key, LoadedDriver, StorageDriver,
 };
 use mirra_tests::cdylib;
-use mirra_tests::cli::MirraEnv;
+use mirra_tests::cli::{MirraEnv, Run};
 
 /// Every lookup waits for the slowest node it asked; on loopback 300 ms is plenty.
 const FAST: &str = "request_timeout_ms = 300\n";
@@ -313,4 +313,21 @@ fn mirra_get_returns_the_verified_profile_from_the_dht_alone() {
     std::fs::remove_dir_all(&disk_root).unwrap();
     let got = env.run(&["get", "profile.json"]).ok();
     assert_eq!(got.stdout, profile);
+
+    // A reader with nothing but the owner's zone file finds the profile through its
+    // `dht+udp://` record.
+    let zone = env.home().join("zone.txt");
+    env.run(&["zonefile", "-o", zone.to_str().unwrap()]).ok();
+    let text = std::fs::read_to_string(&zone).unwrap();
+    assert!(text.contains("\"dht+udp://"), "{text}");
+    std::fs::remove_dir_all(&disk_root).unwrap();
+    let reader = MirraEnv::new();
+    let out: Run = reader
+        .command(&["lookup", zone.to_str().unwrap(), "profile.json"])
+        .env("MIRRA_DHT_BOOTSTRAP", testnet().bootstrap.join(","))
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "lookup failed: {}", out.stderr);
+    assert_eq!(out.stdout, profile);
 }
