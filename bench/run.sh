@@ -1,0 +1,60 @@
+#!/bin/sh
+# mirra's benchmarks (issue #8): builds release, installs the peers if missing, runs
+# B1–B7 paired and interleaved, prints the table and rewrites docs/benchmarks.md.
+#
+#   bench/run.sh            full mode: 1 GiB / 4 GiB inputs, 10,000 small files, 5 runs
+#   bench/run.sh --quick    small inputs, 3 runs (a check that everything works)
+#   bench/run.sh --only B2,B4   just those rows (the document then holds only them)
+#
+# Scratch data goes to $MIRRA_BENCH_DIR (default: target/bench-work in the repository,
+# so it is on the same file system as the build) and is deleted at the end.
+set -eu
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+
+quick=""
+only=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick="--quick" ;;
+        --only) only="$2"; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing $2 with apt-get ..." >&2
+        if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; then
+            apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
+        fi
+    fi
+    if ! command -v "$1" >/dev/null 2>&1; then
+        echo "bench needs '$1' (Debian package '$2'); install it (as root: apt-get install $2) and rerun" >&2
+        exit 1
+    fi
+}
+need rclone rclone
+need openssl openssl
+need findmnt util-linux
+[ -x /usr/bin/time ] || need /usr/bin/time time
+
+echo "building release ..." >&2
+cargo build --release --workspace --quiet
+cargo build --release -p mirra-bench --quiet
+
+target="${CARGO_TARGET_DIR:-$repo/target}/release"
+work="${MIRRA_BENCH_DIR:-$repo/target/bench-work}"
+rm -rf "$work"
+mkdir -p "$work"
+trap 'rm -rf "$work"' EXIT INT TERM
+
+set -- --mirra "$target/mirra" --drivers "$target" --work "$work" \
+    --doc "$repo/docs/benchmarks.md" --notes "$repo/bench/notes.md"
+[ -n "$quick" ] && set -- "$@" --quick
+[ -n "$only" ] && set -- "$@" --only "$only"
+"$target/mirra-bench" "$@"
