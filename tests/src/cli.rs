@@ -157,7 +157,10 @@ impl ProviderSpec {
             name: name.to_owned(),
             priority: 10,
             driver: "disk".into(),
-            config: format!("root = {:?}\n", env.provider_root(name).display().to_string()),
+            config: format!(
+                "root = {:?}\n",
+                env.provider_root(name).display().to_string()
+            ),
             chaos: None,
         }
     }
@@ -180,7 +183,10 @@ impl MirraEnv {
     /// the key `mirra init` made.
     pub fn write_config(&self, policy: &str, providers: &[ProviderSpec]) {
         let key_file = self.home().join("data/mirra/key");
-        let mut text = format!("[identity]\nkey_file = {:?}\n\n[policy]\n{policy}\n", key_file.display().to_string());
+        let mut text = format!(
+            "[identity]\nkey_file = {:?}\n\n[policy]\n{policy}\n",
+            key_file.display().to_string()
+        );
         for p in providers {
             text.push_str(&format!(
                 "\n[[provider]]\nname = {:?}\ndriver = {:?}\npriority = {}\n[provider.config]\n{}",
@@ -195,6 +201,9 @@ impl MirraEnv {
 
     /// The three default disk providers.
     pub fn default_disks(&self) -> Vec<ProviderSpec> {
-        ["disk-a", "disk-b", "disk-c"].iter().map(|n| ProviderSpec::disk(self, n)).collect()
+        ["disk-a", "disk-b", "disk-c"]
+            .iter()
+            .map(|n| ProviderSpec::disk(self, n))
+            .collect()
     }
 }

@@ -34,12 +34,27 @@ fn parse(text: &str) -> Result<Config, String> {
 /// The fields the parser accepts in the section where `probe` sits, read from its
 /// "unknown field, expected one of ..." error.
 fn parser_fields(example: &str, section_header: &str) -> Vec<String> {
-    let probe = example.replacen(section_header, &format!("{section_header}\nnot_a_field = 1"), 1);
-    let probe = if section_header.is_empty() { format!("not_a_field = 1\n{example}") } else { probe };
+    let probe = example.replacen(
+        section_header,
+        &format!("{section_header}\nnot_a_field = 1"),
+        1,
+    );
+    let probe = if section_header.is_empty() {
+        format!("not_a_field = 1\n{example}")
+    } else {
+        probe
+    };
     let err = parse(&probe).expect_err("an unknown field must be refused");
     // serde says "expected `a`" for one field and "expected one of `a`, `b`" for more.
-    let list = err.split("expected").nth(1).unwrap_or_else(|| panic!("no field list in: {err}"));
-    list.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+    let list = err
+        .split("expected")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no field list in: {err}"));
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -54,17 +69,34 @@ fn documented_fields_and_parser_fields_are_the_same() {
     let guide = guide();
     let example = example_config(&guide);
     let documented = documented_fields(&guide);
-    let sections = [("", ""), ("identity.", "[identity]"), ("policy.", "[policy]"), ("provider.", "[[provider]]"), ("provider.chaos.", "[provider.chaos]")];
+    let sections = [
+        ("", ""),
+        ("identity.", "[identity]"),
+        ("policy.", "[policy]"),
+        ("provider.", "[[provider]]"),
+        ("provider.chaos.", "[provider.chaos]"),
+    ];
     for (prefix, header) in sections {
         for field in parser_fields(&example, header) {
             let path = format!("{prefix}{field}");
-            let covered = documented.iter().any(|d| *d == path || d.starts_with(&format!("{path}.")));
-            assert!(covered, "{path} is accepted by the parser but not documented in docs/guide.md");
+            let covered = documented
+                .iter()
+                .any(|d| *d == path || d.starts_with(&format!("{path}.")));
+            assert!(
+                covered,
+                "{path} is accepted by the parser but not documented in docs/guide.md"
+            );
         }
     }
     for path in &documented {
         let leaf = path.rsplit('.').next().unwrap();
-        assert!(example.lines().any(|l| l.trim_start().starts_with(&format!("{leaf} =")) || l.trim_start().starts_with(&format!("[{path}]"))), "{path} is documented but missing from the example");
+        assert!(
+            example
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{leaf} ="))
+                    || l.trim_start().starts_with(&format!("[{path}]"))),
+            "{path} is documented but missing from the example"
+        );
         // Misspelling it must be an error naming the misspelled field: the parser knows
         // the documented name.
         let misspelled = example.replacen(&format!("{leaf} ="), &format!("{leaf}_typo ="), 1);

@@ -35,29 +35,60 @@ impl Dice {
 
 fn repair_then_verify_all_ok(env: &MirraEnv) {
     let repair = env.run(&["repair"]);
-    assert_eq!(repair.code, 0, "repair failed:\n{}\n{}", repair.stdout_text(), repair.stderr);
+    assert_eq!(
+        repair.code,
+        0,
+        "repair failed:\n{}\n{}",
+        repair.stdout_text(),
+        repair.stderr
+    );
     let verify = env.run(&["verify", "--json"]);
-    let rows: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap_or_else(|e| panic!("{e}: {}", verify.stderr));
-    let bad: Vec<_> = rows.as_array().unwrap().iter().filter(|r| r["state"] != "ok" && r["state"] != "deleted").collect();
-    assert!(bad.is_empty(), "after repair, deficient copies remain: {bad:?}");
+    let rows: serde_json::Value =
+        serde_json::from_slice(&verify.stdout).unwrap_or_else(|e| panic!("{e}: {}", verify.stderr));
+    let bad: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] != "ok" && r["state"] != "deleted")
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "after repair, deficient copies remain: {bad:?}"
+    );
     assert_eq!(verify.code, 0);
-    println!("repair then verify: {} copies ok", rows.as_array().unwrap().len());
+    println!(
+        "repair then verify: {} copies ok",
+        rows.as_array().unwrap().len()
+    );
 }
 
 #[test]
 fn any_two_of_three_providers_down_every_get_succeeds() {
     let env = MirraEnv::initialized();
     let mut dice = Dice(11);
-    let objects: Vec<(String, Vec<u8>)> = (0..4).map(|i| (format!("obj/{i}"), dice.bytes(1 << 20 | i * 777))).collect();
+    let objects: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| (format!("obj/{i}"), dice.bytes((1 << 20) | (i * 777))))
+        .collect();
     for (key, data) in &objects {
-        env.run(&["put", env.file("in", data).to_str().unwrap(), key]).ok();
+        env.run(&["put", env.file("in", data).to_str().unwrap(), key])
+            .ok();
     }
     let mut gets = 0;
-    for down in [["disk-a", "disk-b"], ["disk-a", "disk-c"], ["disk-b", "disk-c"]] {
+    for down in [
+        ["disk-a", "disk-b"],
+        ["disk-a", "disk-c"],
+        ["disk-b", "disk-c"],
+    ] {
         let providers: Vec<ProviderSpec> = env
             .default_disks()
             .into_iter()
-            .map(|p| if down.contains(&p.name.as_str()) { p.with_chaos("down = true") } else { p })
+            .map(|p| {
+                if down.contains(&p.name.as_str()) {
+                    p.with_chaos("down = true")
+                } else {
+                    p
+                }
+            })
             .collect();
         env.write_config("", &providers);
         for (key, data) in &objects {
@@ -93,12 +124,28 @@ fn a_thousand_single_byte_corruptions_are_all_detected() {
     let env = MirraEnv::initialized();
     // disk-a is read first and its breaker never opens, so every read meets its damage;
     // hedging is pushed out of the way so no faster provider answers first.
-    let disks: Vec<ProviderSpec> = env.default_disks().into_iter().enumerate().map(|(i, p)| if i == 0 { p.with_priority(5) } else { p }).collect();
-    env.write_config("chunk_size = \"64KiB\"\nbreaker_failures = 1000000\nhedge_after = \"30s\"\n", &disks);
+    let disks: Vec<ProviderSpec> = env
+        .default_disks()
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| if i == 0 { p.with_priority(5) } else { p })
+        .collect();
+    env.write_config(
+        "chunk_size = \"64KiB\"\nbreaker_failures = 1000000\nhedge_after = \"30s\"\n",
+        &disks,
+    );
     let mut dice = Dice(7);
-    let objects: Vec<(Key, Vec<u8>)> = (0..10).map(|i| (Key::parse(&format!("c/{i}")).unwrap(), dice.bytes(200_000 + i * 1000))).collect();
+    let objects: Vec<(Key, Vec<u8>)> = (0..10)
+        .map(|i| {
+            (
+                Key::parse(&format!("c/{i}")).unwrap(),
+                dice.bytes(200_000 + i * 1000),
+            )
+        })
+        .collect();
     for (key, data) in &objects {
-        env.run(&["put", env.file("in", data).to_str().unwrap(), key.as_str()]).ok();
+        env.run(&["put", env.file("in", data).to_str().unwrap(), key.as_str()])
+            .ok();
     }
     let store = open_store(&env);
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -112,7 +159,9 @@ fn a_thousand_single_byte_corruptions_are_all_detected() {
         damaged[at] ^= 1 << dice.below(8);
         std::fs::write(&path, &damaged).unwrap();
         let mut out = Vec::new();
-        let report = runtime.block_on(store.get(key, GetOptions::default(), &mut out)).unwrap();
+        let report = runtime
+            .block_on(store.get(key, GetOptions::default(), &mut out))
+            .unwrap();
         if out != *data {
             wrong += 1;
         }
@@ -129,28 +178,70 @@ fn a_thousand_single_byte_corruptions_are_all_detected() {
 #[test]
 fn stale_copies_on_two_providers_never_win_over_a_newer_version() {
     let env = MirraEnv::initialized();
-    env.run(&["put", env.file("in", b"profile v1").to_str().unwrap(), "profile.json"]).ok();
+    env.run(&[
+        "put",
+        env.file("in", b"profile v1").to_str().unwrap(),
+        "profile.json",
+    ])
+    .ok();
     let saved = env.home().join("saved");
     for provider in ["disk-b", "disk-c"] {
         let root = env.provider_root(provider);
         std::fs::create_dir_all(saved.join(provider)).unwrap();
-        std::fs::copy(root.join("profile.json"), saved.join(provider).join("bytes")).unwrap();
-        std::fs::copy(root.join(".mirra/manifests/profile.json.json"), saved.join(provider).join("manifest")).unwrap();
+        std::fs::copy(
+            root.join("profile.json"),
+            saved.join(provider).join("bytes"),
+        )
+        .unwrap();
+        std::fs::copy(
+            root.join(".mirra/manifests/profile.json.json"),
+            saved.join(provider).join("manifest"),
+        )
+        .unwrap();
     }
-    env.run(&["put", env.file("in", b"profile v2").to_str().unwrap(), "profile.json"]).ok();
+    env.run(&[
+        "put",
+        env.file("in", b"profile v2").to_str().unwrap(),
+        "profile.json",
+    ])
+    .ok();
     for provider in ["disk-b", "disk-c"] {
         let root = env.provider_root(provider);
-        std::fs::copy(saved.join(provider).join("bytes"), root.join("profile.json")).unwrap();
-        std::fs::copy(saved.join(provider).join("manifest"), root.join(".mirra/manifests/profile.json.json")).unwrap();
+        std::fs::copy(
+            saved.join(provider).join("bytes"),
+            root.join("profile.json"),
+        )
+        .unwrap();
+        std::fs::copy(
+            saved.join(provider).join("manifest"),
+            root.join(".mirra/manifests/profile.json.json"),
+        )
+        .unwrap();
     }
     // A reader that has never seen v2, whose first provider is stale.
     std::fs::remove_dir_all(env.home().join("state")).unwrap();
-    let providers: Vec<ProviderSpec> = env.default_disks().into_iter().map(|p| if p.name == "disk-b" { p.with_priority(1) } else { p }).collect();
+    let providers: Vec<ProviderSpec> = env
+        .default_disks()
+        .into_iter()
+        .map(|p| {
+            if p.name == "disk-b" {
+                p.with_priority(1)
+            } else {
+                p
+            }
+        })
+        .collect();
     env.write_config("", &providers);
     let first_answer = env.run(&["get", "profile.json"]).ok().stdout;
-    assert_eq!(first_answer, b"profile v1", "without --latest the first provider's valid manifest is used");
+    assert_eq!(
+        first_answer, b"profile v1",
+        "without --latest the first provider's valid manifest is used"
+    );
     let latest = env.run(&["get", "--latest", "profile.json"]).ok().stdout;
-    assert_eq!(latest, b"profile v2", "--latest must find the newest version");
+    assert_eq!(
+        latest, b"profile v2",
+        "--latest must find the newest version"
+    );
     let mut stale_returned = 0;
     for _ in 0..20 {
         if env.run(&["get", "profile.json"]).ok().stdout != b"profile v2" {
@@ -158,16 +249,24 @@ fn stale_copies_on_two_providers_never_win_over_a_newer_version() {
         }
     }
     println!("stale on 2 of 3: --latest returned v2; 20 later gets, {stale_returned} stale");
-    assert_eq!(stale_returned, 0, "a stale version was returned after v2 was seen");
+    assert_eq!(
+        stale_returned, 0,
+        "a stale version was returned after v2 was seen"
+    );
     repair_then_verify_all_ok(&env);
-    assert_eq!(std::fs::read(env.provider_root("disk-b").join("profile.json")).unwrap(), b"profile v2");
+    assert_eq!(
+        std::fs::read(env.provider_root("disk-b").join("profile.json")).unwrap(),
+        b"profile v2"
+    );
 }
 
 fn fixture_provider(name: &str, mode: &str) -> ProviderSpec {
     ProviderSpec {
         name: name.to_owned(),
         priority: 1,
-        driver: mirra_tests::cdylib("mirra_fixture_panic_driver").display().to_string(),
+        driver: mirra_tests::cdylib("mirra_fixture_panic_driver")
+            .display()
+            .to_string(),
         config: format!("mode = {mode:?}\nhang_ms = 600000\n"),
         chaos: None,
     }
@@ -177,7 +276,8 @@ fn fixture_provider(name: &str, mode: &str) -> ProviderSpec {
 fn a_hung_first_provider_costs_a_read_the_hedge_delay_not_the_timeout() {
     let env = MirraEnv::initialized();
     let data = vec![42u8; 3 << 20];
-    env.run(&["put", env.file("in", &data).to_str().unwrap(), "movie.mp4"]).ok();
+    env.run(&["put", env.file("in", &data).to_str().unwrap(), "movie.mp4"])
+        .ok();
     let mut providers = vec![fixture_provider("hung", "hang")];
     providers.extend(env.default_disks());
     env.write_config("timeout = \"60s\"\nhedge_after = \"100ms\"\n", &providers);
@@ -191,7 +291,11 @@ fn a_hung_first_provider_costs_a_read_the_hedge_delay_not_the_timeout() {
     latencies.sort();
     println!("hung first provider: get latencies {latencies:?} (hedge 100ms, timeout 60s)");
     // Far below the 60 s timeout: the read hedged instead of waiting for the hung call.
-    assert!(latencies[2] < Duration::from_secs(20), "median {:?}", latencies[2]);
+    assert!(
+        latencies[2] < Duration::from_secs(20),
+        "median {:?}",
+        latencies[2]
+    );
 }
 
 #[test]
@@ -202,14 +306,23 @@ fn panicking_and_hanging_drivers_leave_the_host_serving_from_the_others() {
         providers.extend(env.default_disks());
         env.write_config("timeout = \"2s\"\nhedge_after = \"50ms\"\n", &providers);
         let key = format!("{mode}.txt");
-        let out = env.run(&["put", env.file("in", mode.as_bytes()).to_str().unwrap(), &key]).ok();
+        let out = env
+            .run(&[
+                "put",
+                env.file("in", mode.as_bytes()).to_str().unwrap(),
+                &key,
+            ])
+            .ok();
         let text = out.stdout_text();
         assert!(text.contains("broken  failed"), "{mode}: {text}");
         assert_eq!(env.run(&["get", &key]).ok().stdout, mode.as_bytes());
         let providers = env.run(&["providers", "--json"]);
         let rows: serde_json::Value = serde_json::from_slice(&providers.stdout).unwrap();
         assert_eq!(rows[0]["healthy"], false, "{rows}");
-        println!("{mode} driver: put reached 3 of 4, get verified, broken provider reported: {}", rows[0]["last_error"]);
+        println!(
+            "{mode} driver: put reached 3 of 4, get verified, broken provider reported: {}",
+            rows[0]["last_error"]
+        );
     }
 }
 
@@ -221,17 +334,26 @@ fn puts_killed_at_random_points_never_leave_wrong_bytes() {
     // One complete put first, timed, so kills can land anywhere in a put's life.
     let first = dice.bytes(3 << 20);
     let started = Instant::now();
-    env.run(&["put", "-q", env.file("in", &first).to_str().unwrap(), "victim.bin"]).ok();
+    env.run(&[
+        "put",
+        "-q",
+        env.file("in", &first).to_str().unwrap(),
+        "victim.bin",
+    ])
+    .ok();
     let put_time = started.elapsed().as_millis() as u64;
     written.insert(first);
     let (mut killed, mut completed, mut verified_gets) = (0, 1, 0);
     let runs = 50;
     for run in 0..runs {
-        let len = 1 << 20 | dice.below(4 << 20) as usize;
+        let len = (1 << 20) | dice.below(4 << 20) as usize;
         let data = dice.bytes(len);
         let file = env.file("in", &data);
         written.insert(data);
-        let mut child = env.command(&["put", "-q", file.to_str().unwrap(), "victim.bin"]).spawn().unwrap();
+        let mut child = env
+            .command(&["put", "-q", file.to_str().unwrap(), "victim.bin"])
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(dice.below(put_time * 3 / 2 + 1)));
         match child.try_wait().unwrap() {
             Some(status) if status.success() => completed += 1,
@@ -244,10 +366,16 @@ fn puts_killed_at_random_points_never_leave_wrong_bytes() {
         }
         let out = env.run(&["get", "victim.bin"]);
         assert_eq!(out.code, 0, "run {run}: get failed: {}", out.stderr);
-        assert!(written.contains(&out.stdout), "run {run}: get returned bytes no put wrote");
+        assert!(
+            written.contains(&out.stdout),
+            "run {run}: get returned bytes no put wrote"
+        );
         verified_gets += 1;
     }
     println!("SIGKILL: {runs} puts (a full put takes ~{put_time} ms), {killed} killed, {completed} completed, {verified_gets} gets all verified, 0 wrong");
-    assert!(killed >= 10 && completed >= 5, "kills should land both mid-put and after ({killed} killed, {completed} completed)");
+    assert!(
+        killed >= 10 && completed >= 5,
+        "kills should land both mid-put and after ({killed} killed, {completed} completed)"
+    );
     repair_then_verify_all_ok(&env);
 }

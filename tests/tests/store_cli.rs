@@ -73,7 +73,11 @@ fn a_flipped_byte_is_caught_and_the_corrupt_provider_named() {
     let env = MirraEnv::initialized();
     // disk-a is read first, so its corrupt chunk is met and skipped.
     let config = std::fs::read_to_string(env.config_path()).unwrap();
-    std::fs::write(env.config_path(), config.replacen("priority = 10", "priority = 5", 1)).unwrap();
+    std::fs::write(
+        env.config_path(),
+        config.replacen("priority = 10", "priority = 5", 1),
+    )
+    .unwrap();
     let data = bytes(10 << 20, 4);
     env.run(&["put", env.file("iso.img", &data).to_str().unwrap()])
         .ok();

@@ -4,7 +4,6 @@
 //! The http case runs a WebDAV server on 127.0.0.1 and stops it mid-test.
 
 #[path = "common/dav_server.rs"]
-#[allow(dead_code)] // the shared server has helpers this file does not need
 mod dav_server;
 
 use std::path::{Path, PathBuf};

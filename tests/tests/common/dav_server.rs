@@ -4,6 +4,8 @@
 //!
 //! Each server owns its runtime, so `stop` closes the listener and every open
 //! connection at once, as an outage would.
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -3,6 +3,8 @@
 //!
 //! Each server owns its runtime, so `stop` closes the listener and every open
 //! connection at once, as an outage would.
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,12 +44,16 @@ impl S3Server {
 
     /// Starts serving again on the same address and data, after [`S3Server::stop`]:
     /// the provider comes back from its outage with what it held.
-    #[allow(dead_code)]
     pub fn restart(&mut self) {
         self.stop();
         let addr = self.endpoint.trim_start_matches("http://");
         let listener = std::net::TcpListener::bind(addr).expect("rebind the same port");
-        self.runtime = Some(mirra_test_servers::serve_s3(self.root.path(), listener, ACCESS_KEY, SECRET_KEY));
+        self.runtime = Some(mirra_test_servers::serve_s3(
+            self.root.path(),
+            listener,
+            ACCESS_KEY,
+            SECRET_KEY,
+        ));
     }
 
     /// A driver config for this server, path style, plus `extra` TOML lines.
