@@ -3,9 +3,11 @@
 use std::collections::BTreeSet;
 
 use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
 use super::manifests::ManifestProblem;
+use super::verify::KEYS_IN_FLIGHT;
 use super::{Store, StoreError};
 use crate::manifest::{key_of_manifest_key, MANIFEST_PREFIX};
 
@@ -66,32 +68,31 @@ impl Store {
     /// `NoValidCopy` when no provider could be listed at all.
     pub async fn list(&self, prefix: &str) -> Result<Vec<KeySummary>, StoreError> {
         let keys = self.manifest_keys(prefix).await?;
-        let mut out = Vec::new();
-        for key in keys {
-            let manifests: Vec<_> = self
-                .fetch_all_manifests(&key)
-                .await
-                .into_iter()
-                .filter_map(Result::ok)
-                .collect();
-            let Some(newest) = manifests.iter().max_by_key(|m| m.body.version) else {
-                continue;
-            };
-            if newest.body.deleted {
-                continue;
-            }
-            out.push(KeySummary {
-                key: key.to_string(),
-                version: newest.body.version,
-                size: newest.body.size,
-                replicas: manifests
-                    .iter()
-                    .filter(|m| m.body.version == newest.body.version)
-                    .count(),
-                providers: self.replicas.len(),
-            });
-        }
-        Ok(out)
+        let summaries = stream::iter(keys)
+            .map(|key| async move {
+                let manifests: Vec<_> = self
+                    .fetch_all_manifests(&key)
+                    .await
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .collect();
+                let newest = manifests.iter().max_by_key(|m| m.body.version)?;
+                (!newest.body.deleted).then(|| KeySummary {
+                    key: key.to_string(),
+                    version: newest.body.version,
+                    size: newest.body.size,
+                    replicas: manifests
+                        .iter()
+                        .filter(|m| m.body.version == newest.body.version)
+                        .count(),
+                    providers: self.replicas.len(),
+                })
+            })
+            .buffered(KEYS_IN_FLIGHT)
+            .filter_map(std::future::ready)
+            .collect()
+            .await;
+        Ok(summaries)
     }
 
     /// Every key with a manifest (live or tombstone) under `prefix` on any provider.

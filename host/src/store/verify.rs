@@ -8,8 +8,8 @@ use super::manifests::ManifestProblem;
 use super::{Store, StoreError};
 use crate::manifest::Manifest;
 
-/// Keys checked at once.
-const KEYS_IN_FLIGHT: usize = 4;
+/// Keys checked (or listed) at once.
+pub(crate) const KEYS_IN_FLIGHT: usize = 8;
 
 /// What one provider holds for one key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
