@@ -7,6 +7,7 @@
 //! its breaker opens so later calls fail fast without touching it.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -113,6 +114,12 @@ impl Replica {
     /// Runs `f` once against the driver on the blocking pool, within `deadline`, unless
     /// the breaker is open; records the outcome in the provider's health.
     ///
+    /// The outcome is recorded even when the caller stops waiting: a hedged read that
+    /// another provider won drops this future, but the driver call goes on, and what it
+    /// finally returns (a black-holed provider's timeout, a slow one's late answer) still
+    /// counts. Without that, a provider that never answers never fails either, its
+    /// breaker never opens, and every read keeps paying the hedge delay for it.
+    ///
     /// # Errors
     /// The driver's error, or `Unavailable` when the deadline passed first or the breaker
     /// is open.
@@ -133,7 +140,11 @@ impl Replica {
             ))
             .with_retryable(false));
         }
-        let started = Instant::now();
+        let outcome = Arc::new(Outcome {
+            health: self.health.clone(),
+            started: Instant::now(),
+            recorded: AtomicBool::new(false),
+        });
         let work = async {
             let permit = self
                 .permits
@@ -142,9 +153,12 @@ impl Replica {
                 .await
                 .map_err(|_| DriverError::other("replica closed"))?;
             let driver = self.driver.clone();
+            let outcome = outcome.clone();
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                f(&*driver)
+                let result = f(&*driver);
+                outcome.record(&result);
+                result
             })
             .await
             .map_err(|e| DriverError::new(ErrorKind::Panicked, format!("{op} task failed: {e}")))?
@@ -155,11 +169,9 @@ impl Replica {
                 "{op} timed out after {deadline:?}"
             ))),
         };
-        match &result {
-            Ok(_) => self.health.record_success(started.elapsed()),
-            Err(e) if counts_against_provider(e.kind) => self.health.record_failure(&e.to_string()),
-            Err(_) => self.health.record_success(started.elapsed()),
-        }
+        // A no-op when the driver's own answer was recorded already; this records the
+        // deadline passing first, or a panic.
+        outcome.record(&result);
         result
     }
 
@@ -382,6 +394,26 @@ impl ReplicaWriter {
                     .await
             }
             None => Ok(()),
+        }
+    }
+}
+
+/// One driver call's entry in its provider's health, written once: by the blocking task
+/// when the driver returns, or by the caller when its deadline passed or the task panicked.
+struct Outcome {
+    health: Arc<Health>,
+    started: Instant,
+    recorded: AtomicBool,
+}
+
+impl Outcome {
+    fn record<T>(&self, result: &DriverResult<T>) {
+        if self.recorded.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match result {
+            Err(e) if counts_against_provider(e.kind) => self.health.record_failure(&e.to_string()),
+            _ => self.health.record_success(self.started.elapsed()),
         }
     }
 }

@@ -1,12 +1,19 @@
 //! Reading one object: chunk by chunk, each verified before it is released, failing over
 //! between providers at the same offset, and hedging a slow provider with the next one.
 
-use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::VecDeque;
+
+use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use mirra_driver_api::{DriverResult, Key};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::{Failures, Store, StoreError};
 use crate::manifest::Manifest;
+
+/// Bytes of chunks a read fetches ahead of the one it is writing out.
+const READ_AHEAD_BYTES: usize = 12 << 20;
+/// At most this many chunks ahead, however small the chunks.
+const MAX_READ_AHEAD: usize = 4;
 
 /// How a read chooses its manifest.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,8 +57,14 @@ impl Store {
         options: GetOptions,
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<GetReport, StoreError> {
-        let (manifest, _) = self.resolve_manifest(key, options.latest).await?;
-        self.get_verified(key, &manifest, out).await
+        let (manifest, served_by) = self.resolve_manifest(key, options.latest).await?;
+        // Ask first the provider that just served the manifest: it answered, while the
+        // first in read order may be the one that did not (a black-holed provider would
+        // otherwise cost a second hedge delay, on the first chunk).
+        let mut order = self.read_order();
+        order.retain(|&i| i != served_by);
+        order.insert(0, served_by);
+        self.get_verified_from(key, &manifest, order, out).await
     }
 
     /// Streams the bytes `manifest` describes to `out`.
@@ -77,19 +90,42 @@ impl Store {
         let mut skipped = Failures::default();
         let mut hedged = 0;
         let mut current = 0;
-        let mut spare = Vec::new();
-        for index in 0..manifest.body.chunks.len() {
-            let fetched = self
-                .fetch_chunk(
-                    key,
-                    manifest,
-                    index,
-                    &order,
-                    current,
-                    std::mem::take(&mut spare),
-                    &mut skipped,
-                )
-                .await;
+        let count = manifest.body.chunks.len();
+        // Chunks read ahead of the one being written: enough to keep a remote provider's
+        // next requests in flight while this chunk is verified and written, bounded in
+        // bytes so a large chunk size does not multiply memory.
+        let chunk_bytes = usize::try_from(manifest.body.chunk_size).unwrap_or(usize::MAX);
+        let depth = (READ_AHEAD_BYTES / chunk_bytes.max(1)).clamp(1, MAX_READ_AHEAD);
+        let fetch = |index: usize, start: usize, buf: Vec<u8>| {
+            let order = &order;
+            async move {
+                let mut failed = Failures::default();
+                let chunk = self
+                    .fetch_chunk(key, manifest, index, order, start, buf, &mut failed)
+                    .await;
+                (chunk, failed)
+            }
+        };
+        // Chunks in flight, in order, and those already verified but not yet written.
+        let mut in_flight = FuturesOrdered::new();
+        let mut ready = VecDeque::new();
+        let mut spares: Vec<Vec<u8>> = Vec::new();
+        let mut launched = 0;
+        for _ in 0..count {
+            while launched < count && in_flight.len() + ready.len() < depth {
+                in_flight.push_back(fetch(launched, current, spares.pop().unwrap_or_default()));
+                launched += 1;
+            }
+            let (fetched, failed) = match ready.pop_front() {
+                Some(done) => done,
+                None => in_flight
+                    .next()
+                    .await
+                    .expect("the chunk being written was launched"),
+            };
+            for failure in failed.0 {
+                skipped.add(&failure.provider, failure.reason);
+            }
             let Some(chunk) = fetched else {
                 return Err(StoreError::NoValidCopy {
                     key: key.to_string(),
@@ -98,10 +134,20 @@ impl Store {
             };
             current = chunk.slot;
             hedged += u32::from(chunk.hedged);
-            out.write_all(&chunk.data)
-                .await
-                .map_err(StoreError::Output)?;
-            spare = chunk.data;
+            // Write this verified chunk while the chunks after it are read and verified:
+            // reading, hashing and writing overlap instead of taking turns. Only verified
+            // bytes are written; chunks verified meanwhile wait in `ready` for their turn.
+            let mut write = std::pin::pin!(out.write_all(&chunk.data));
+            loop {
+                tokio::select! {
+                    written = &mut write => {
+                        written.map_err(StoreError::Output)?;
+                        break;
+                    }
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => ready.push_back(done),
+                }
+            }
+            spares.push(chunk.data);
         }
         out.flush().await.map_err(StoreError::Output)?;
         Ok(GetReport {
