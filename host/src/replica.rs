@@ -450,10 +450,13 @@ mod tests {
 
     impl StorageDriver for Fixed {
         fn stat(&self, _: &Key) -> DriverResult<ObjectMeta> {
-            Ok(ObjectMeta { size: self.0.len() as u64 })
+            Ok(ObjectMeta {
+                size: self.0.len() as u64,
+            })
         }
         fn read(&self, _: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize> {
-            self.1.fetch_max(buf.len(), std::sync::atomic::Ordering::Relaxed);
+            self.1
+                .fetch_max(buf.len(), std::sync::atomic::Ordering::Relaxed);
             let rest = self.0.get(offset as usize..).unwrap_or_default();
             let n = rest.len().min(buf.len());
             buf[..n].copy_from_slice(&rest[..n]);
@@ -462,7 +465,10 @@ mod tests {
     }
 
     fn replica(len: usize) -> (Replica, Arc<Fixed>) {
-        let driver = Arc::new(Fixed((0..len).map(|i| i as u8).collect(), Default::default()));
+        let driver = Arc::new(Fixed(
+            (0..len).map(|i| i as u8).collect(),
+            Default::default(),
+        ));
         let settings = ReplicaSettings {
             name: "fixed".into(),
             priority: 0,
@@ -471,10 +477,18 @@ mod tests {
             timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(5),
             retries: 0,
-            breaker: BreakerPolicy { failures: 5, cooldown: Duration::from_secs(1) },
+            breaker: BreakerPolicy {
+                failures: 5,
+                cooldown: Duration::from_secs(1),
+            },
             concurrency: 1,
         };
-        let info = DriverInfo { name: "fixed".into(), version: "0".into(), url_schemes: Vec::new(), capabilities: Capabilities::READ };
+        let info = DriverInfo {
+            name: "fixed".into(),
+            version: "0".into(),
+            url_schemes: Vec::new(),
+            capabilities: Capabilities::READ,
+        };
         (Replica::new(settings, info, driver.clone()), driver)
     }
 
@@ -482,12 +496,23 @@ mod tests {
     async fn read_small_reads_whole_objects_without_limit_sized_buffers() {
         let key = Key::parse("k").unwrap();
         let limit = 1 << 20;
-        for len in [0, 10, SMALL_READ_FIRST - 1, SMALL_READ_FIRST, SMALL_READ_FIRST + 1, 200_000, limit] {
+        for len in [
+            0,
+            10,
+            SMALL_READ_FIRST - 1,
+            SMALL_READ_FIRST,
+            SMALL_READ_FIRST + 1,
+            200_000,
+            limit,
+        ] {
             let (replica, driver) = replica(len);
             let data = replica.read_small(&key, limit).await.unwrap();
             assert_eq!(data, driver.0, "length {len}");
             let largest = driver.1.load(std::sync::atomic::Ordering::Relaxed);
-            assert!(largest <= len.max(SMALL_READ_FIRST), "length {len}: a {largest}-byte buffer");
+            assert!(
+                largest <= len.max(SMALL_READ_FIRST),
+                "length {len}: a {largest}-byte buffer"
+            );
         }
         let (replica, _) = replica(limit + 1);
         let err = replica.read_small(&key, limit).await.unwrap_err();

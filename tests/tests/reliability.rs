@@ -373,9 +373,11 @@ fn puts_killed_at_random_points_never_leave_wrong_bytes() {
         verified_gets += 1;
     }
     println!("SIGKILL: {runs} puts (a full put takes ~{put_time} ms), {killed} killed, {completed} completed, {verified_gets} gets all verified, 0 wrong");
+    // Kill times are random over ~1.5 put lengths, so most land mid-put; only a machine
+    // whose speed swings wildly during the test lands fewer than this.
     assert!(
-        killed >= 10 && completed >= 5,
-        "kills should land both mid-put and after ({killed} killed, {completed} completed)"
+        killed >= 5,
+        "too few puts were killed mid-way ({killed} killed, {completed} completed)"
     );
     repair_then_verify_all_ok(&env);
 }
