@@ -5,16 +5,12 @@
 //! multipart subset both mirra's object_store client and rclone use, and it stores each
 //! object as a plain file, so both clients hit the same disk the same way. MinIO is not
 //! packaged for Debian and moto's Python server would be the bottleneck of both.
-//! Copied from `tests/tests/common/s3_server.rs` (the bench must not depend on test code).
+//! The server itself is `mirra-test-servers`, the one the tests and examples run.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
 use tokio::runtime::Runtime;
 
 /// The bucket both clients write to.
@@ -38,32 +34,9 @@ impl S3Server {
         std::fs::create_dir_all(root.join(BUCKET))?;
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let endpoint = format!("http://{}", listener.local_addr()?);
-        listener.set_nonblocking(true)?;
         // Two workers, like the driver's own runtime: the server shares the two cores
         // with whichever client is being measured, the same for both clients.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let fs = s3s_fs::FileSystem::new(root)
-            .map_err(|e| std::io::Error::other(format!("s3s-fs: {e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
-        let service = builder.build();
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let service = service.clone();
-                tokio::spawn(async move {
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
+        let runtime = mirra_test_servers::serve_s3(root, listener, ACCESS_KEY, SECRET_KEY);
         Ok(Self {
             endpoint,
             root: root.to_path_buf(),
