@@ -207,3 +207,33 @@ impl MirraEnv {
             .collect()
     }
 }
+
+impl MirraEnv {
+    /// Runs `mirra repair`, then `mirra verify`, and panics unless every copy of every
+    /// key is ok (or a tombstone where the key was deleted). Returns the copies checked.
+    #[track_caller]
+    pub fn repair_then_verify_all_ok(&self) -> usize {
+        let repair = self.run(&["repair"]);
+        assert_eq!(
+            repair.code,
+            0,
+            "repair failed:\n{}\n{}",
+            repair.stdout_text(),
+            repair.stderr
+        );
+        let verify = self.run(&["verify", "--json"]);
+        let rows: serde_json::Value = serde_json::from_slice(&verify.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", verify.stderr));
+        let rows = rows.as_array().expect("verify --json prints a list");
+        let bad: Vec<_> = rows
+            .iter()
+            .filter(|r| r["state"] != "ok" && r["state"] != "deleted")
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "after repair, deficient copies remain: {bad:?}"
+        );
+        assert_eq!(verify.code, 0);
+        rows.len()
+    }
+}

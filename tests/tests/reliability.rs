@@ -33,35 +33,6 @@ impl Dice {
     }
 }
 
-fn repair_then_verify_all_ok(env: &MirraEnv) {
-    let repair = env.run(&["repair"]);
-    assert_eq!(
-        repair.code,
-        0,
-        "repair failed:\n{}\n{}",
-        repair.stdout_text(),
-        repair.stderr
-    );
-    let verify = env.run(&["verify", "--json"]);
-    let rows: serde_json::Value =
-        serde_json::from_slice(&verify.stdout).unwrap_or_else(|e| panic!("{e}: {}", verify.stderr));
-    let bad: Vec<_> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["state"] != "ok" && r["state"] != "deleted")
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "after repair, deficient copies remain: {bad:?}"
-    );
-    assert_eq!(verify.code, 0);
-    println!(
-        "repair then verify: {} copies ok",
-        rows.as_array().unwrap().len()
-    );
-}
-
 #[test]
 fn any_two_of_three_providers_down_every_get_succeeds() {
     let env = MirraEnv::initialized();
@@ -99,7 +70,10 @@ fn any_two_of_three_providers_down_every_get_succeeds() {
     }
     println!("2-of-3 down: {gets} gets, {gets} correct");
     env.write_config("", &env.default_disks());
-    repair_then_verify_all_ok(&env);
+    println!(
+        "repair then verify: {} copies ok",
+        env.repair_then_verify_all_ok()
+    );
 }
 
 fn open_store(env: &MirraEnv) -> Store {
@@ -172,7 +146,10 @@ fn a_thousand_single_byte_corruptions_are_all_detected() {
     }
     println!("corruptions: {rounds} injected, {detected} detected, {wrong} wrong bytes returned");
     assert_eq!((detected, wrong), (rounds, 0));
-    repair_then_verify_all_ok(&env);
+    println!(
+        "repair then verify: {} copies ok",
+        env.repair_then_verify_all_ok()
+    );
 }
 
 #[test]
@@ -253,7 +230,10 @@ fn stale_copies_on_two_providers_never_win_over_a_newer_version() {
         stale_returned, 0,
         "a stale version was returned after v2 was seen"
     );
-    repair_then_verify_all_ok(&env);
+    println!(
+        "repair then verify: {} copies ok",
+        env.repair_then_verify_all_ok()
+    );
     assert_eq!(
         std::fs::read(env.provider_root("disk-b").join("profile.json")).unwrap(),
         b"profile v2"
@@ -379,5 +359,8 @@ fn puts_killed_at_random_points_never_leave_wrong_bytes() {
         killed >= 5,
         "too few puts were killed mid-way ({killed} killed, {completed} completed)"
     );
-    repair_then_verify_all_ok(&env);
+    println!(
+        "repair then verify: {} copies ok",
+        env.repair_then_verify_all_ok()
+    );
 }

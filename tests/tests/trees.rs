@@ -96,24 +96,6 @@ fn manifests_on(env: &MirraEnv, name: &str) -> usize {
     visit(&env.provider_root(name).join(".mirra/manifests"))
 }
 
-fn repair_then_verify_all_ok(env: &MirraEnv) {
-    env.run(&["repair"]).ok();
-    let verify = env.run(&["verify", "--json"]);
-    let rows: serde_json::Value =
-        serde_json::from_slice(&verify.stdout).unwrap_or_else(|e| panic!("{e}: {}", verify.stderr));
-    let bad: Vec<_> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["state"] != "ok" && r["state"] != "deleted")
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "after repair, deficient copies remain: {bad:?}"
-    );
-    assert_eq!(verify.code, 0);
-}
-
 /// A tree with nested folders, unicode names, an empty file and a 20 MiB file.
 fn sample_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let files: Vec<(&str, Vec<u8>)> = vec![
@@ -342,7 +324,7 @@ fn a_killed_put_completes_when_run_again() {
     let out = env.home().join("out");
     env.run(&["get", "-r", "", path_str(&out)]).ok();
     assert_eq!(read_tree(&out), read_tree(&src));
-    repair_then_verify_all_ok(&env);
+    env.repair_then_verify_all_ok();
 }
 
 #[test]
@@ -393,7 +375,7 @@ fn a_provider_down_is_reported_and_repair_completes_it() {
 
     env.write_config("write_quorum = \"majority\"", &env.default_disks());
     assert_eq!(manifests_on(&env, "disk-c"), 0);
-    repair_then_verify_all_ok(&env);
+    env.repair_then_verify_all_ok();
     assert_eq!(manifests_on(&env, "disk-c"), 12);
 }
 
