@@ -35,7 +35,7 @@ pub struct GetReport {
     pub sha256: String,
     /// The content type recorded at put time.
     pub content_type: String,
-    /// Providers that failed a chunk along the way, and why.
+    /// Providers that failed along the way (for the manifest or a chunk), and why.
     pub skipped: Failures,
     /// Chunks for which a second provider was asked because the first was slow.
     pub hedged: u32,
@@ -57,14 +57,21 @@ impl Store {
         options: GetOptions,
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<GetReport, StoreError> {
-        let (manifest, served_by) = self.resolve_manifest(key, options.latest).await?;
+        let (manifest, served_by, manifest_failures) =
+            self.resolve_manifest_reporting(key, options.latest).await?;
         // Ask first the provider that just served the manifest: it answered, while the
         // first in read order may be the one that did not (a black-holed provider would
         // otherwise cost a second hedge delay, on the first chunk).
         let mut order = self.read_order();
         order.retain(|&i| i != served_by);
         order.insert(0, served_by);
-        self.get_verified_from(key, &manifest, order, out).await
+        let mut report = self.get_verified_from(key, &manifest, order, out).await?;
+        // Providers that failed before the first chunk count as skipped too.
+        let chunk_failures = std::mem::replace(&mut report.skipped, manifest_failures);
+        for failure in chunk_failures.0 {
+            report.skipped.add(&failure.provider, failure.reason);
+        }
+        Ok(report)
     }
 
     /// Streams the bytes `manifest` describes to `out`.

@@ -70,6 +70,17 @@ impl Store {
         key: &Key,
         latest: bool,
     ) -> Result<(Manifest, usize), StoreError> {
+        self.resolve_manifest_reporting(key, latest)
+            .await
+            .map(|(manifest, index, _)| (manifest, index))
+    }
+
+    /// [`Store::resolve_manifest`], also saying which providers failed on the way to it.
+    pub(crate) async fn resolve_manifest_reporting(
+        &self,
+        key: &Key,
+        latest: bool,
+    ) -> Result<(Manifest, usize, Failures), StoreError> {
         let seen = self.versions_seen(key)?;
         let mut failures = Failures::default();
         let mut best: Option<(Manifest, usize)> = None;
@@ -142,7 +153,7 @@ impl Store {
                 version: manifest.body.version,
             });
         }
-        Ok((manifest, index))
+        Ok((manifest, index, failures))
     }
 
     /// One more than the newest version known here or on any reachable provider.
