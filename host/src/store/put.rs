@@ -1,5 +1,6 @@
 //! Writing one object to every provider at once, from one pass over the input.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -271,23 +272,43 @@ async fn fan_out(
 ) -> Result<ChunkHasher, StoreError> {
     let mut hasher = ChunkHasher::new(chunk_size);
     let mut live: Vec<bool> = vec![true; senders.len()];
+    // Pieces handed out, oldest first. Once every writer dropped its handle, a piece's
+    // buffer is reused: its pages stay mapped and warm instead of being allocated,
+    // faulted in and unmapped again for every MiB of input.
+    let mut handed_out: VecDeque<Arc<Vec<u8>>> = VecDeque::new();
     loop {
-        let mut piece = Vec::with_capacity(PIECE);
-        let n = (&mut input)
-            .take(PIECE as u64)
-            .read_to_end(&mut piece)
-            .await
-            .map_err(StoreError::Input)?;
-        if n == 0 {
+        let mut piece = match handed_out.front().map(Arc::strong_count) {
+            Some(1) => handed_out
+                .pop_front()
+                .and_then(|p| Arc::try_unwrap(p).ok())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        piece.resize(PIECE, 0);
+        let mut filled = 0;
+        while filled < PIECE {
+            match input.read(&mut piece[filled..]).await.map_err(StoreError::Input)? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        piece.truncate(filled);
+        if filled == 0 {
             return Ok(hasher);
         }
-        hasher.update(&piece);
         let piece = Arc::new(piece);
+        // Hand the piece out first, so the writers' I/O overlaps this hashing.
         let sends = senders.iter().zip(live.iter()).map(|(tx, alive)| {
             let piece = piece.clone();
             async move { *alive && tx.send(Piece::Data(piece)).await.is_ok() }
         });
         live = join_all(sends).await;
+        hasher.update(&piece);
+        handed_out.push_back(piece);
+        // Bounded: pieces still held by a slow writer are dropped from the pool.
+        if handed_out.len() > 2 * QUEUE + 2 {
+            handed_out.pop_front();
+        }
     }
 }
 
