@@ -287,7 +287,11 @@ async fn fan_out(
         piece.resize(PIECE, 0);
         let mut filled = 0;
         while filled < PIECE {
-            match input.read(&mut piece[filled..]).await.map_err(StoreError::Input)? {
+            match input
+                .read(&mut piece[filled..])
+                .await
+                .map_err(StoreError::Input)?
+            {
                 0 => break,
                 n => filled += n,
             }
