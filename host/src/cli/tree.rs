@@ -1,12 +1,11 @@
 //! What `put -r`, `get -r` and `sync` share: flags, the progress display, the summary.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::Globals;
 use super::output::{human_size, print_json};
@@ -267,7 +266,7 @@ struct Bar {
 
 impl Bar {
     fn new(globals: &Globals, files: usize, bytes: u64) -> Self {
-        let bar = ProgressBar::with_draw_target(Some(bytes), Self::target(globals));
+        let bar = ProgressBar::with_draw_target(Some(bytes), super::progress::draw_target(globals));
         bar.set_style(
             ProgressStyle::with_template("{spinner} [{elapsed_precise}] [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}")
                 .expect("the template is valid")
@@ -281,14 +280,6 @@ impl Bar {
         };
         this.show_files(0);
         this
-    }
-
-    fn target(globals: &Globals) -> ProgressDrawTarget {
-        if globals.quiet() || !std::io::stdout().is_terminal() {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        }
     }
 
     fn show_files(&self, done: usize) {
