@@ -8,7 +8,7 @@ use mirra_driver_api::{
 };
 
 use crate::chaos::ChaosDriver;
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, Policy, ProviderConfig};
 use crate::health::BreakerPolicy;
 use crate::loader::{Loader, LoaderError, SearchPath};
 use crate::replica::{Replica, ReplicaSettings};
@@ -65,12 +65,20 @@ fn open_replica(
 
 /// The replica settings for `provider` under `config`'s policy.
 pub fn settings(config: &Config, provider: &ProviderConfig) -> ReplicaSettings {
-    let policy = &config.policy;
+    let mut settings = policy_settings(&config.policy, &provider.name, provider.priority);
+    settings.weight = provider.weight;
+    settings.required = provider.required;
+    settings
+}
+
+/// Settings for a provider named `name` at `priority` under `policy`: deadlines, retries
+/// and breaker from the policy, weight 1, not required.
+pub fn policy_settings(policy: &Policy, name: &str, priority: u16) -> ReplicaSettings {
     ReplicaSettings {
-        name: provider.name.clone(),
-        priority: provider.priority,
-        weight: provider.weight,
-        required: provider.required,
+        name: name.to_owned(),
+        priority,
+        weight: 1,
+        required: false,
         timeout: policy.timeout,
         stall_timeout: policy.stall_timeout.min(policy.timeout),
         retries: policy.retries,

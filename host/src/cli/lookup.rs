@@ -14,10 +14,10 @@ use tokio::io::AsyncReadExt;
 
 use super::context::Globals;
 use crate::config::{default_state_dir, Policy, WriteQuorum, DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT};
-use crate::health::BreakerPolicy;
 use crate::identity::parse_public_key;
 use crate::loader::{Loader, SearchPath};
-use crate::replica::{Replica, ReplicaSettings};
+use crate::providers::policy_settings;
+use crate::replica::Replica;
 use crate::state::{RepairJournal, VersionsSeen};
 use crate::store::{Failures, GetOptions, GetReport, Store, StoreError, StoreParts};
 use crate::user_key::parse_user_key;
@@ -25,8 +25,6 @@ use crate::zonefile::{
     order_uri_records, relative_name, UriRecord, ZoneEntry, ZoneFile, DEFAULT_SIZE_LIMIT,
 };
 
-/// Driver calls one source may have in flight at once.
-const PER_SOURCE_CONCURRENCY: usize = 16;
 /// File names of driver libraries found by scanning the search path.
 const DRIVER_PREFIX: &str = "libmirra_driver_";
 
@@ -376,20 +374,8 @@ fn open_sources(zone: &ZoneFile) -> (Vec<Replica>, Vec<SourceReport>) {
         source.driver = Some(library.info().name.clone());
         match library.open_url(HostContext::default(), &record.target) {
             Ok(driver) => {
-                let settings = ReplicaSettings {
-                    name,
-                    priority: u16::try_from(replicas.len()).unwrap_or(u16::MAX),
-                    weight: 1,
-                    required: false,
-                    timeout: policy.timeout,
-                    stall_timeout: policy.stall_timeout.min(policy.timeout),
-                    retries: policy.retries,
-                    breaker: BreakerPolicy {
-                        failures: policy.breaker_failures,
-                        cooldown: policy.breaker_cooldown,
-                    },
-                    concurrency: PER_SOURCE_CONCURRENCY,
-                };
+                let priority = u16::try_from(replicas.len()).unwrap_or(u16::MAX);
+                let settings = policy_settings(&policy, &name, priority);
                 let driver: Arc<dyn StorageDriver> = Arc::new(driver);
                 replicas.push(Replica::new(settings, library.info().clone(), driver));
             }
