@@ -118,9 +118,45 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
+impl ListPage {
+    /// The first `limit` of `entries` (already in the driver's stable order, with one or
+    /// more entries past the page if there are any), with the cursor set to the last key
+    /// returned when more remain. Saves each driver the same truncate-and-cursor code.
+    pub fn first_of(mut entries: Vec<ListEntry>, limit: usize) -> Self {
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let next_cursor = if more {
+            entries.last().map(|e| e.key.clone())
+        } else {
+            None
+        };
+        Self {
+            entries,
+            next_cursor,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_of_cuts_the_page_and_sets_the_cursor_only_when_more_remain() {
+        let entries = |n: usize| {
+            (0..n)
+                .map(|i| ListEntry {
+                    key: format!("k{i}"),
+                    size: 1,
+                })
+                .collect::<Vec<_>>()
+        };
+        let page = ListPage::first_of(entries(3), 2);
+        assert_eq!(page.entries.len(), 2);
+        assert_eq!(page.next_cursor.as_deref(), Some("k1"));
+        let last = ListPage::first_of(entries(2), 2);
+        assert_eq!((last.entries.len(), last.next_cursor), (2, None));
+    }
 
     #[test]
     fn default_is_nothing_and_flags_combine() {

@@ -34,17 +34,7 @@ pub(crate) fn list(
         found: Vec::new(),
     };
     walk.dir(root, "")?;
-    let mut entries = walk.found;
-    let next_cursor = if entries.len() > limit {
-        entries.truncate(limit);
-        entries.last().map(|e| e.key.clone())
-    } else {
-        None
-    };
-    Ok(ListPage {
-        entries,
-        next_cursor,
-    })
+    Ok(ListPage::first_of(walk.found, limit))
 }
 
 struct Walk<'a> {

@@ -247,18 +247,7 @@ impl StorageDriver for HttpDriver {
         if let Some(cursor) = cursor {
             entries.retain(|e| e.key.as_str() > cursor);
         }
-        let limit = limit.max(1) as usize;
-        let more = entries.len() > limit;
-        entries.truncate(limit);
-        let next_cursor = if more {
-            entries.last().map(|e| e.key.clone())
-        } else {
-            None
-        };
-        Ok(ListPage {
-            entries,
-            next_cursor,
-        })
+        Ok(ListPage::first_of(entries, limit.max(1) as usize))
     }
 
     fn public_url(&self, key: &Key) -> DriverResult<String> {

@@ -65,15 +65,5 @@ pub(crate) async fn page(
         }
     }
     entries.sort_by(|a, b| a.key.cmp(&b.key));
-    let more = entries.len() > limit;
-    entries.truncate(limit);
-    let next_cursor = if more {
-        entries.last().map(|e| e.key.clone())
-    } else {
-        None
-    };
-    Ok(ListPage {
-        entries,
-        next_cursor,
-    })
+    Ok(ListPage::first_of(entries, limit))
 }
