@@ -215,25 +215,20 @@ impl<'a> Lexer<'a> {
         let mut value = Vec::new();
         loop {
             match self.peek() {
-                None => {
+                None | Some('\n') => {
+                    let found = if self.peek().is_none() {
+                        "end of file"
+                    } else {
+                        "end of line"
+                    };
                     return Err(ZoneFileError::syntax(
                         self.pos,
                         format!(
                             "a closing quote for the string at line {}, column {}",
                             pos.line, pos.column
                         ),
-                        "end of file",
-                    ))
-                }
-                Some('\n') => {
-                    return Err(ZoneFileError::syntax(
-                        self.pos,
-                        format!(
-                            "a closing quote for the string at line {}, column {}",
-                            pos.line, pos.column
-                        ),
-                        "end of line",
-                    ))
+                        found,
+                    ));
                 }
                 Some('"') => {
                     self.bump();
