@@ -105,6 +105,7 @@ impl PutCmd {
                         &PutOptions {
                             content_type,
                             mtime_ns,
+                            ..PutOptions::default()
                         },
                     )
                     .await?

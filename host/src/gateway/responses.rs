@@ -63,6 +63,10 @@ pub(crate) fn store_error(err: StoreError) -> Response {
             (StatusCode::BAD_GATEWAY, Some(key), failures.0)
         }
         StoreError::ReadOnly => (StatusCode::FORBIDDEN, None, Vec::new()),
+        StoreError::PreconditionFailed { key, .. } => {
+            (StatusCode::PRECONDITION_FAILED, Some(key), Vec::new())
+        }
+        StoreError::Busy { key } => (StatusCode::CONFLICT, Some(key), Vec::new()),
         StoreError::Input(ref e) if body_too_large(e) => {
             (StatusCode::PAYLOAD_TOO_LARGE, None, Vec::new())
         }

@@ -98,6 +98,20 @@ pub enum StoreError {
         /// The required providers that failed.
         failures: Failures,
     },
+    /// A conditional write's condition did not hold; nothing was written.
+    #[error("{key}: precondition failed: {reason}")]
+    PreconditionFailed {
+        /// The key written.
+        key: String,
+        /// What the newest version is instead.
+        reason: String,
+    },
+    /// Another write of the same key is in flight and the caller asked not to wait.
+    #[error("{key}: another write of this key is in flight")]
+    Busy {
+        /// The key written.
+        key: String,
+    },
     /// Writing needs the owner's private key.
     #[error("this store has no signing key; writes need [identity] key_file")]
     ReadOnly,

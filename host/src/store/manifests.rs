@@ -6,7 +6,7 @@ use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 use mirra_driver_api::{ErrorKind, Key};
 
-use super::{Failures, Store, StoreError};
+use super::{Failures, Store, StoreError, WriteCondition};
 use crate::manifest::{manifest_key, Manifest, MAX_MANIFEST_BYTES};
 use crate::replica::Replica;
 
@@ -156,15 +156,54 @@ impl Store {
         Ok((manifest, index, failures))
     }
 
-    /// One more than the newest version known here or on any reachable provider.
-    pub(crate) async fn next_version(&self, key: &Key) -> Result<u64, StoreError> {
-        let on_providers = self
+    /// One more than the newest version known here or on any reachable provider, once
+    /// `condition` holds of the newest valid manifest there.
+    pub(crate) async fn next_version_if(
+        &self,
+        key: &Key,
+        condition: &WriteCondition,
+    ) -> Result<u64, StoreError> {
+        let newest_manifest = self
             .fetch_all_manifests(key)
             .await
             .into_iter()
             .filter_map(Result::ok)
-            .map(|m| m.body.version)
-            .max();
+            .max_by_key(|m| m.body.version);
+        let live = newest_manifest.as_ref().filter(|m| !m.body.deleted);
+        let failed = |reason: String| StoreError::PreconditionFailed {
+            key: key.to_string(),
+            reason,
+        };
+        match condition {
+            WriteCondition::Always => {}
+            WriteCondition::IfAbsent => {
+                if let Some(m) = live {
+                    return Err(failed(format!("version {} exists", m.body.version)));
+                }
+            }
+            WriteCondition::IfSha256(expected) => match live {
+                Some(m) if hex::encode(m.body.sha256) == *expected => {}
+                Some(m) => {
+                    return Err(failed(format!(
+                        "version {} has sha256 {}, not {expected}",
+                        m.body.version,
+                        hex::encode(m.body.sha256)
+                    )))
+                }
+                None => return Err(failed("no live version".into())),
+            },
+            WriteCondition::IfVersion(expected) => match &newest_manifest {
+                Some(m) if m.body.version == *expected => {}
+                Some(m) => {
+                    return Err(failed(format!(
+                        "newest version is {}, not {expected}",
+                        m.body.version
+                    )))
+                }
+                None => return Err(failed("no version".into())),
+            },
+        }
+        let on_providers = newest_manifest.map(|m| m.body.version);
         let newest = on_providers.max(self.versions_seen(key)?).unwrap_or(0);
         Ok(newest + 1)
     }

@@ -29,7 +29,7 @@ pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
 pub use listing::{KeySummary, ProviderState, ProviderStatus};
 pub(crate) use manifests::ManifestProblem;
-pub use put::{ProviderOutcome, PutOptions, PutReport};
+pub use put::{ProviderOutcome, PutOptions, PutReport, WriteCondition};
 pub use range::{ObjectHead, RangeReport};
 pub use repair::{RepairAction, RepairReport};
 pub use verify::{CopyReport, CopyState};

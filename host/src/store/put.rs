@@ -41,6 +41,8 @@ pub struct PutReport {
     pub sha256: String,
     /// Per provider, in priority order.
     pub providers: Vec<ProviderOutcome>,
+    /// Set when a concurrent write won the order over this one: the version that did.
+    pub superseded_by: Option<u64>,
 }
 
 /// What a put records besides the bytes.
@@ -51,6 +53,26 @@ pub struct PutOptions {
     /// The source file's modification time in unix nanoseconds, recorded in the manifest
     /// so a later sync can skip the file while its size and time are unchanged.
     pub mtime_ns: Option<u64>,
+    /// What must hold of the key's newest version for the write to go ahead.
+    pub condition: WriteCondition,
+    /// Fail with [`StoreError::Busy`] instead of waiting when another write of the same
+    /// key is in flight (front doors answer 409 Conflict).
+    pub fail_if_busy: bool,
+}
+
+/// What must hold of a key's newest version for a write to go ahead: HTTP's `If-Match`
+/// and `If-None-Match: *`, checked by the store so every front door means the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Write whatever the key holds.
+    #[default]
+    Always,
+    /// Only when the key has no live version (never written, or deleted).
+    IfAbsent,
+    /// Only when the newest live version's SHA-256 (lowercase hex) is this.
+    IfSha256(String),
+    /// Only when the newest version (live or a tombstone) has this number.
+    IfVersion(u64),
 }
 
 enum Piece {
@@ -74,7 +96,7 @@ impl Store {
     ) -> Result<PutReport, StoreError> {
         let options = PutOptions {
             content_type: content_type.to_owned(),
-            mtime_ns: None,
+            ..PutOptions::default()
         };
         self.put_with(key, input, &options).await
     }
@@ -90,7 +112,7 @@ impl Store {
         options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
-        let version = self.next_version(key).await?;
+        let version = self.next_version_if(key, &options.condition).await?;
 
         let all: Vec<usize> = (0..self.replicas.len()).collect();
         let (hashed, written) = self.stream_to_replicas(&all, key, input).await;
@@ -124,6 +146,7 @@ impl Store {
             size,
             sha256: hex::encode(sha256),
             providers: outcomes,
+            superseded_by: None,
         };
         self.settle(key, version, &report.providers)?;
         Ok(report)

@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
-use super::{PutReport, Store, StoreError};
+use super::{PutReport, Store, StoreError, WriteCondition};
 use crate::manifest::ManifestBody;
 
 impl Store {
@@ -14,8 +14,20 @@ impl Store {
     /// # Errors
     /// As for [`Store::put`]: the tombstone needs the write quorum.
     pub async fn remove(&self, key: &Key) -> Result<PutReport, StoreError> {
+        self.remove_if(key, &WriteCondition::Always).await
+    }
+
+    /// [`Store::remove`] when `condition` holds of the key's newest version.
+    ///
+    /// # Errors
+    /// `PreconditionFailed` when it does not; otherwise as for [`Store::remove`].
+    pub async fn remove_if(
+        &self,
+        key: &Key,
+        condition: &WriteCondition,
+    ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
-        let version = self.next_version(key).await?;
+        let version = self.next_version_if(key, condition).await?;
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -56,6 +68,7 @@ impl Store {
             size: 0,
             sha256: hex::encode(tombstone.body.sha256),
             providers: outcomes,
+            superseded_by: None,
         })
     }
 }

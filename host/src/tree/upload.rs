@@ -133,6 +133,7 @@ async fn send_one(
     let put_options = PutOptions {
         content_type,
         mtime_ns: upload.file.mtime_ns,
+        ..PutOptions::default()
     };
     // Small reads for small files: the store reads in its own pieces anyway.
     let capacity = usize::try_from(upload.file.size)
