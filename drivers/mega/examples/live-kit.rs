@@ -48,7 +48,10 @@ fn main() -> ExitCode {
         eprintln!("live-kit: MEGA does not answer or refuses the login: {e}");
         return ExitCode::FAILURE;
     }
-    println!("logged in, root folder {root:?} ({:.1?})", started.elapsed());
+    println!(
+        "logged in, root folder {root:?} ({:.1?})",
+        started.elapsed()
+    );
 
     let capabilities = MegaFactory::info().capabilities;
     let only: Option<Vec<String>> = std::env::var("MIRRA_MEGA_CHECKS")
@@ -70,7 +73,10 @@ fn main() -> ExitCode {
     // the driver does not declare RANGE_READ and run_all skips the check): run it too.
     let t = Instant::now();
     match testkit::range_reads(&*driver, "mirra-live-kit-range/") {
-        Ok(()) => println!("range_reads (not declared, checked anyway): ok ({:.1?})", t.elapsed()),
+        Ok(()) => println!(
+            "range_reads (not declared, checked anyway): ok ({:.1?})",
+            t.elapsed()
+        ),
         Err(e) => {
             eprintln!("range_reads: {e}");
             return ExitCode::FAILURE;
@@ -83,7 +89,10 @@ fn main() -> ExitCode {
 fn run_named(driver: &dyn StorageDriver, capabilities: Capabilities, names: &[String]) -> bool {
     let mut ok = true;
     for name in names {
-        let Some(check) = testkit::checks().into_iter().find(|c| c.name == name.as_str()) else {
+        let Some(check) = testkit::checks()
+            .into_iter()
+            .find(|c| c.name == name.as_str())
+        else {
             eprintln!("no check named {name:?}");
             return false;
         };

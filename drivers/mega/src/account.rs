@@ -87,13 +87,21 @@ impl Account {
             }
         }
         let fresh = client.fetch_own_nodes().await;
-        let fresh = Arc::new(self.check(fresh, "fetch the tree of", "the account").await?);
+        let fresh = Arc::new(
+            self.check(fresh, "fetch the tree of", "the account")
+                .await?,
+        );
         *slot = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
 
     /// Maps a crate error; on an expired session (`ESID`) the next call logs in again.
-    pub async fn check<T>(&self, result: mega::Result<T>, op: &str, subject: &str) -> DriverResult<T> {
+    pub async fn check<T>(
+        &self,
+        result: mega::Result<T>,
+        op: &str,
+        subject: &str,
+    ) -> DriverResult<T> {
         match result {
             Ok(value) => Ok(value),
             Err(e) => {

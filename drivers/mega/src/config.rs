@@ -84,12 +84,9 @@ impl MegaConfig {
         if raw.password.is_empty() {
             return Err(field_error("password", "is empty"));
         }
-        let root_folder = RootFolder::parse(
-            raw.root_folder
-                .as_deref()
-                .unwrap_or(DEFAULT_ROOT_FOLDER),
-        )
-        .map_err(|why| field_error("root_folder", why))?;
+        let root_folder =
+            RootFolder::parse(raw.root_folder.as_deref().unwrap_or(DEFAULT_ROOT_FOLDER))
+                .map_err(|why| field_error("root_folder", why))?;
         let api_url = parse_api_url(raw.api_url.as_deref().unwrap_or(DEFAULT_API_URL))?;
         let timeout = match raw.timeout {
             None => DEFAULT_TIMEOUT,
@@ -251,7 +248,11 @@ mod tests {
             let err = MegaConfig::parse(text).unwrap_err();
             assert_eq!(err.kind, ErrorKind::InvalidInput, "{text:?}");
             assert!(err.message.contains(field), "{text:?}: {}", err.message);
-            assert!(!err.message.contains("hunter2"), "{text:?}: {}", err.message);
+            assert!(
+                !err.message.contains("hunter2"),
+                "{text:?}: {}",
+                err.message
+            );
         }
     }
 

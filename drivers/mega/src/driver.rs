@@ -55,9 +55,7 @@ impl Backend {
         })?;
         let client = self.account.client().await?;
         let result = client.download_node(node, AllowStdIo::new(&file)).await;
-        self.account
-            .check(result, "download", key.as_str())
-            .await?;
+        self.account.check(result, "download", key.as_str()).await?;
         let written = file
             .metadata()
             .map_err(|e| DriverError::other(format!("mega: spool file of {key}: {e}")))?
@@ -117,7 +115,9 @@ impl StorageDriver for MegaDriver {
         let backend = &self.backend;
         self.block_on(async {
             let (nodes, handle) = backend.find(key).await?;
-            let node = nodes.get_node_by_handle(&handle).expect("found in this view");
+            let node = nodes
+                .get_node_by_handle(&handle)
+                .expect("found in this view");
             Ok(ObjectMeta { size: node.size() })
         })
     }
@@ -126,7 +126,9 @@ impl StorageDriver for MegaDriver {
         let backend = &self.backend;
         let copy = self.block_on(async {
             let (nodes, handle) = backend.find(key).await?;
-            let node = nodes.get_node_by_handle(&handle).expect("found in this view");
+            let node = nodes
+                .get_node_by_handle(&handle)
+                .expect("found in this view");
             if buf.is_empty() || offset >= node.size() {
                 return Ok(None);
             }

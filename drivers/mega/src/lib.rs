@@ -84,7 +84,9 @@ mod tests {
 
     #[test]
     fn a_bad_config_is_invalid_input_naming_the_field() {
-        let err = MegaFactory::open("email = \"a@b.c\"").map(drop).unwrap_err();
+        let err = MegaFactory::open("email = \"a@b.c\"")
+            .map(drop)
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         assert!(err.message.contains("password"), "{}", err.message);
     }

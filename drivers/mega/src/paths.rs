@@ -131,7 +131,15 @@ mod tests {
             }
         }
         // And what would climb out never becomes a key.
-        for text in ["../x", "a/../../x", "./a", "/abs", "a//b", "a\\..\\b", "a/\0"] {
+        for text in [
+            "../x",
+            "a/../../x",
+            "./a",
+            "/abs",
+            "a//b",
+            "a\\..\\b",
+            "a/\0",
+        ] {
             assert!(Key::parse(text).is_err(), "{text:?} parsed");
         }
     }

@@ -63,7 +63,8 @@ impl Spool {
         recent.retain(|d| d.handle != download.handle);
         recent.push_front(download);
         while recent.len() > 1
-            && (recent.len() > KEEP_FILES || recent.iter().map(|d| d.size).sum::<u64>() > KEEP_BYTES)
+            && (recent.len() > KEEP_FILES
+                || recent.iter().map(|d| d.size).sum::<u64>() > KEEP_BYTES)
         {
             recent.pop_back();
         }

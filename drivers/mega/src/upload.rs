@@ -86,9 +86,7 @@ impl Backend {
             }
             drop(nodes);
             self.settle(key, |nodes| {
-                doomed
-                    .iter()
-                    .all(|h| nodes.get_node_by_handle(h).is_none())
+                doomed.iter().all(|h| nodes.get_node_by_handle(h).is_none())
             })
             .await
             .map(drop)

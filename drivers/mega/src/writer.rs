@@ -37,9 +37,9 @@ impl MegaWriter {
 
 impl ObjectWriter for MegaWriter {
     fn write(&mut self, data: &[u8]) -> DriverResult<()> {
-        self.file.write_all(data).map_err(|e| {
-            DriverError::other(format!("mega: spooling {} failed: {e}", self.key))
-        })?;
+        self.file
+            .write_all(data)
+            .map_err(|e| DriverError::other(format!("mega: spooling {} failed: {e}", self.key)))?;
         self.size += data.len() as u64;
         Ok(())
     }

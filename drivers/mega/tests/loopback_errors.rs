@@ -29,7 +29,10 @@ fn assert_all(driver: &dyn StorageDriver, kind: ErrorKind, needle: &str) {
         assert_eq!(err.kind, kind, "{op}: {err}");
         assert_eq!(err.retryable, kind == ErrorKind::Unavailable, "{op}: {err}");
         assert!(err.message.contains(needle), "{op}: {err}");
-        assert!(!err.message.contains(PASSWORD), "{op} leaks the password: {err}");
+        assert!(
+            !err.message.contains(PASSWORD),
+            "{op} leaks the password: {err}"
+        );
     }
 }
 
@@ -38,7 +41,11 @@ fn a_refused_login_is_permission_denied() {
     // MEGA answers a pre-login for an unknown account with ENOENT (-9).
     let server = ApiServer::start(Answer::Json("-9"));
     let driver = MegaFactory::open(&config(&server.url())).unwrap();
-    assert_all(&*driver, ErrorKind::PermissionDenied, "wrong email or password");
+    assert_all(
+        &*driver,
+        ErrorKind::PermissionDenied,
+        "wrong email or password",
+    );
     let requests = server.requests();
     assert!(!requests.is_empty(), "the client never reached the server");
     assert!(
@@ -67,7 +74,11 @@ fn endless_throttling_is_unavailable() {
     let err = driver.health().unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
     assert!(err.retryable);
-    assert!(server.requests().len() >= 2, "no retry: {:?}", server.requests());
+    assert!(
+        server.requests().len() >= 2,
+        "no retry: {:?}",
+        server.requests()
+    );
 }
 
 #[test]

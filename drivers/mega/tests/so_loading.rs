@@ -38,7 +38,14 @@ fn the_library_loads_and_describes_itself() {
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     assert_eq!(
         info.capabilities.names(),
-        ["read", "write", "streaming-write", "list", "delete", "atomic-write"]
+        [
+            "read",
+            "write",
+            "streaming-write",
+            "list",
+            "delete",
+            "atomic-write"
+        ]
     );
 }
 
@@ -47,8 +54,14 @@ fn a_bad_config_is_refused_across_the_abi() {
     let library = load();
     for (text, field) in [
         ("password = \"x\"", "email"),
-        ("email = \"a@b.c\"\npassword = \"x\"\nroot_folder = \"../up\"", "root_folder"),
-        ("email = \"a@b.c\"\npassword = \"x\"\nbucket = \"b\"", "bucket"),
+        (
+            "email = \"a@b.c\"\npassword = \"x\"\nroot_folder = \"../up\"",
+            "root_folder",
+        ),
+        (
+            "email = \"a@b.c\"\npassword = \"x\"\nbucket = \"b\"",
+            "bucket",
+        ),
     ] {
         let err = library
             .open(HostContext::default(), text)
