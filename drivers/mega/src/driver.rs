@@ -13,6 +13,7 @@ use mirra_driver_api::{
 
 use crate::account::Account;
 use crate::config::MegaConfig;
+use crate::keylock::KeyLocks;
 use crate::lookup;
 use crate::paths::{self, Location};
 use crate::runtime::DriverRuntime;
@@ -23,6 +24,8 @@ use crate::writer::MegaWriter;
 pub(crate) struct Backend {
     pub account: Account,
     pub spool: Spool,
+    /// Writes and deletes of one key queue here.
+    pub keys: KeyLocks,
     // Last, so it is dropped after everything that may hold a connection task.
     pub runtime: DriverRuntime,
 }
@@ -100,6 +103,7 @@ impl MegaDriver {
             backend: Arc::new(Backend {
                 account: Account::new(config),
                 spool,
+                keys: KeyLocks::default(),
                 runtime,
             }),
         })

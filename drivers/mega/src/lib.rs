@@ -15,7 +15,7 @@
 //! - [`MegaConfig`]: the `[provider.config]` table (`config.rs`);
 //! - `driver.rs`: one opened provider; `upload.rs`: writes, folders and deletes;
 //!   `writer.rs`: streamed writes spooled to disk; `spool.rs`: local copies;
-//!   `account.rs`: the session and the node tree; `lookup.rs`: finding keys in it;
+//!   `keylock.rs`: one writer per key; `account.rs`: the session and the node tree; `lookup.rs`: finding keys in it;
 //!   `paths.rs`: key to folder and name; `errors.rs`: error kinds.
 #![deny(missing_docs)]
 
@@ -23,6 +23,7 @@ mod account;
 mod config;
 mod driver;
 mod errors;
+mod keylock;
 mod lookup;
 mod paths;
 mod runtime;

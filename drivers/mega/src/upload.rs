@@ -27,6 +27,7 @@ impl Backend {
         file.seek(SeekFrom::Start(0))
             .map_err(|e| DriverError::other(format!("mega: rewinding the spool of {key}: {e}")))?;
         self.runtime.block_on(async {
+            let _writing = self.keys.lock(key.as_str()).await;
             let parent = self.ensure_folders(key, &at.folders).await?;
             let client = self.account.client().await?;
             let nodes = self.account.nodes().await?;
@@ -63,7 +64,13 @@ impl Backend {
                     self.delete_node(key, node).await?;
                 }
             }
-            Ok(())
+            drop(nodes);
+            // Until the old file is gone from the view, a reader could still pick it.
+            self.settle(key, |nodes| {
+                old.iter().all(|h| nodes.get_node_by_handle(h).is_none())
+            })
+            .await
+            .map(drop)
         })
     }
 
@@ -71,6 +78,7 @@ impl Backend {
     pub fn delete(&self, key: &Key) -> DriverResult<()> {
         let at = self.locate(key)?;
         self.runtime.block_on(async {
+            let _writing = self.keys.lock(key.as_str()).await;
             let nodes = self.account.nodes().await?;
             let folders = lookup::folders(&nodes, &at.folders);
             let doomed: Vec<String> = lookup::files(&nodes, &folders, &at.name)
