@@ -1,6 +1,5 @@
 //! One opened MEGA provider: the root folder of one account.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -8,14 +7,15 @@ use std::sync::Arc;
 use futures_util::io::AllowStdIo;
 use mega::Node;
 use mirra_driver_api::{
-    DriverError, DriverResult, Key, ListEntry, ListPage, ObjectMeta, ObjectWriter, StorageDriver,
+    DriverError, DriverResult, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver,
 };
 
 use crate::account::Account;
 use crate::config::MegaConfig;
 use crate::keylock::KeyLocks;
+use crate::listing::{self, Found};
 use crate::lookup;
-use crate::paths::{self, Location};
+use crate::paths::Location;
 use crate::runtime::DriverRuntime;
 use crate::spool::{Download, Spool};
 use crate::writer::MegaWriter;
@@ -171,30 +171,14 @@ impl StorageDriver for MegaDriver {
         self.block_on(async {
             let nodes = backend.account.nodes().await?;
             let root = lookup::folders(&nodes, backend.account.config().root_folder.segments());
-            // Twins of one key list once, as the one a read returns.
-            let mut keys: BTreeMap<String, &Node> = BTreeMap::new();
-            for (names, node) in lookup::walk(&nodes, &root) {
-                let Some(key) = paths::key_of(&names) else {
-                    continue;
-                };
-                if !key.starts_with(prefix) || cursor.is_some_and(|c| key.as_str() <= c) {
-                    continue;
-                }
-                let newest = match keys.get(&key) {
-                    Some(seen) => lookup::newest(&[seen, node]).expect("two nodes"),
-                    None => node,
-                };
-                keys.insert(key, newest);
-            }
-            let entries = keys
+            let found = lookup::walk(&nodes, &root)
                 .into_iter()
-                .take(limit as usize + 1)
-                .map(|(key, node)| ListEntry {
-                    key,
+                .map(|(names, node)| Found {
+                    names,
                     size: node.size(),
-                })
-                .collect();
-            Ok(ListPage::first_of(entries, limit as usize))
+                    order: (node.created_at(), node.handle()),
+                });
+            Ok(listing::page(found, prefix, cursor, limit))
         })
     }
 

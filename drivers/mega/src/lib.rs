@@ -16,6 +16,7 @@
 //! - `driver.rs`: one opened provider; `upload.rs`: writes, folders and deletes;
 //!   `writer.rs`: streamed writes spooled to disk; `spool.rs`: local copies;
 //!   `keylock.rs`: one writer per key; `account.rs`: the session and the node tree; `lookup.rs`: finding keys in it;
+//!   `listing.rs`: list pages;
 //!   `paths.rs`: key to folder and name; `errors.rs`: error kinds.
 #![deny(missing_docs)]
 
@@ -24,6 +25,7 @@ mod config;
 mod driver;
 mod errors;
 mod keylock;
+mod listing;
 mod lookup;
 mod paths;
 mod runtime;
