@@ -106,13 +106,19 @@ pub(crate) fn kind_of_code(code: ErrorCode) -> ErrorKind {
     }
 }
 
-/// The error as one bounded line.
+/// The error as one bounded line, without URLs: MEGA's carry the session id (`sid=`)
+/// or a download token in their query, and reqwest puts the URL in its messages.
 fn one_line(err: &MegaError) -> String {
-    let text: String = err
-        .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = match err {
+        MegaError::ReqwestError { source } => match source.status() {
+            Some(status) => format!("HTTP status {status}"),
+            None if source.is_timeout() => "HTTP request timed out".into(),
+            None if source.is_connect() => "cannot connect".into(),
+            None => "HTTP request failed".into(),
+        },
+        other => other.to_string(),
+    };
+    let text = hide_urls(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     const MAX: usize = 300;
     if text.len() <= MAX {
         return text;
@@ -122,6 +128,27 @@ fn one_line(err: &MegaError) -> String {
         .find(|&i| text.is_char_boundary(i))
         .unwrap_or(0);
     format!("{}…", &text[..cut])
+}
+
+/// `text` with every http(s) URL replaced by `<url>`.
+fn hide_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        out.push_str("<url>");
+        let url = &rest[at..];
+        let end = url
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | ']' | '"' | '\'' | '>'))
+            .unwrap_or(url.len());
+        rest = &url[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -189,5 +216,55 @@ mod tests {
         }
         let busy = map_login_error(&code(ErrorCode::EAGAIN), "a@b.c");
         assert_eq!(busy.kind, ErrorKind::Unavailable);
+    }
+
+    /// A real reqwest error, from a request to a closed loopback port whose URL holds
+    /// a session id the way MEGA's event URLs do.
+    fn reqwest_error() -> reqwest::Error {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            reqwest::get(format!("http://127.0.0.1:{port}/sc?sn=1&sid=SECRETSESSION"))
+                .await
+                .unwrap_err()
+        })
+    }
+
+    #[test]
+    fn transport_errors_are_transient_and_never_show_the_session_id() {
+        let direct = MegaError::ReqwestError {
+            source: reqwest_error(),
+        };
+        let mapped = map_error(&direct, "list", "the account");
+        assert_eq!(mapped.kind, ErrorKind::Unavailable, "{mapped}");
+        assert!(!mapped.message.contains("SECRETSESSION"), "{mapped}");
+        // Downloads wrap the same error in an io::Error, whose message is reqwest's.
+        let wrapped = MegaError::IoError {
+            source: std::io::Error::other(reqwest_error()),
+        };
+        assert!(
+            wrapped.to_string().contains("SECRETSESSION"),
+            "the test's premise"
+        );
+        let mapped = map_error(&wrapped, "download", "k");
+        assert_eq!(mapped.kind, ErrorKind::Unavailable, "{mapped}");
+        assert!(!mapped.message.contains("SECRETSESSION"), "{mapped}");
+        assert!(mapped.message.contains("<url>"), "{mapped}");
+    }
+
+    #[test]
+    fn urls_are_hidden_wherever_they_sit() {
+        assert_eq!(
+            hide_urls("error for url (https://g.api.mega.co.nz/cs?id=1&sid=x) and http://a/b"),
+            "error for url (<url>) and <url>"
+        );
+        assert_eq!(hide_urls("no url here"), "no url here");
     }
 }

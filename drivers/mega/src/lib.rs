@@ -17,7 +17,8 @@
 //!   `writer.rs`: streamed writes spooled to disk; `spool.rs`: local copies;
 //!   `keylock.rs`: one writer per key; `account.rs`: the session and the node tree; `lookup.rs`: finding keys in it;
 //!   `listing.rs`: list pages;
-//!   `paths.rs`: key to folder and name; `errors.rs`: error kinds.
+//!   `paths.rs`: key to folder and name; `errors.rs`: error kinds;
+//!   `quiet.rs`: keeps the crate's request logs (with secrets) out of the host's log.
 #![deny(missing_docs)]
 
 mod account;
@@ -28,6 +29,7 @@ mod keylock;
 mod listing;
 mod lookup;
 mod paths;
+mod quiet;
 mod runtime;
 mod spool;
 mod upload;
@@ -63,6 +65,7 @@ impl DriverFactory for MegaFactory {
 
     fn open(config_toml: &str) -> DriverResult<Box<dyn StorageDriver>> {
         let config = MegaConfig::parse(config_toml)?;
+        quiet::silence_crate_tracing();
         Ok(Box::new(MegaDriver::open(config)?))
     }
 }
