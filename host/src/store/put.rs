@@ -112,12 +112,25 @@ impl Store {
         options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
-        let version = self.next_version_if(key, &options.condition).await?;
+        // Held until the manifest is on every provider: writers of this key on this
+        // machine take turns, so each gets its own, higher version.
+        let _lock = self.write_lock(key, options.fail_if_busy).await?;
+        // Checked before the bytes go out, so a refused write costs nothing...
+        let early = self.next_version_if(key, &options.condition).await?;
 
         let all: Vec<usize> = (0..self.replicas.len()).collect();
         let (hashed, written) = self.stream_to_replicas(&all, key, input).await;
-        let hasher = match hashed {
-            Ok(hasher) => hasher,
+        // ...and again right before the commit, which narrows the window in which a
+        // writer on another machine can slip in to the commit itself.
+        let checked = match hashed {
+            Ok(hasher) => self
+                .next_version_if(key, &options.condition)
+                .await
+                .map(|version| (hasher, version.max(early))),
+            Err(e) => Err(e),
+        };
+        let (hasher, version) = match checked {
+            Ok(checked) => checked,
             Err(e) => {
                 abort_all(written).await;
                 return Err(e);
@@ -140,7 +153,7 @@ impl Store {
         let manifest = body.sign(identity);
         let errors = self.commit_in_turn(key, &manifest, &all, written).await;
         let outcomes = self.outcomes(errors);
-        let report = PutReport {
+        let mut report = PutReport {
             key: key.to_string(),
             version,
             size,
@@ -149,6 +162,7 @@ impl Store {
             superseded_by: None,
         };
         self.settle(key, version, &report.providers)?;
+        report.superseded_by = self.superseded_by(key, &manifest).await?;
         Ok(report)
     }
 

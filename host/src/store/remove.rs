@@ -26,7 +26,23 @@ impl Store {
         key: &Key,
         condition: &WriteCondition,
     ) -> Result<PutReport, StoreError> {
+        self.remove_with(key, condition, false).await
+    }
+
+    /// [`Store::remove_if`], failing with [`StoreError::Busy`] instead of waiting when
+    /// `fail_if_busy` and another write of the key is in flight on this machine.
+    ///
+    /// # Errors
+    /// As for [`Store::remove_if`], or `Busy`.
+    pub async fn remove_with(
+        &self,
+        key: &Key,
+        condition: &WriteCondition,
+        fail_if_busy: bool,
+    ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
+        // Same turn-taking as a put: see `Store::put_with`.
+        let _lock = self.write_lock(key, fail_if_busy).await?;
         let version = self.next_version_if(key, condition).await?;
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -62,13 +78,14 @@ impl Store {
             }
         }
         self.settle(key, version, &outcomes)?;
+        let superseded_by = self.superseded_by(key, &tombstone).await?;
         Ok(PutReport {
             key: key.to_string(),
             version,
             size: 0,
             sha256: hex::encode(tombstone.body.sha256),
             providers: outcomes,
-            superseded_by: None,
+            superseded_by,
         })
     }
 }

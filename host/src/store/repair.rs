@@ -68,7 +68,8 @@ impl Store {
         Ok(report)
     }
 
-    async fn repair_key(&self, key: &Key) -> Result<Vec<RepairAction>, StoreError> {
+    /// Brings every provider's copy of `key` to its newest valid version.
+    pub(crate) async fn repair_key(&self, key: &Key) -> Result<Vec<RepairAction>, StoreError> {
         let check = self.check_key(key, true).await?;
         let Some(newest) = check.newest else {
             return Ok(self
