@@ -38,7 +38,9 @@ impl Served {
                     break;
                 }
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push_str(&text);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&text);
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
@@ -93,7 +95,10 @@ impl Served {
 
     /// What the server logged so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

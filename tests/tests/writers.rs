@@ -64,6 +64,8 @@ struct Write {
     code: i32,
     version: Option<u64>,
     superseded_by: Option<u64>,
+    /// Providers that missed the write (the restarted one, while it was down).
+    missed: usize,
 }
 
 #[test]
@@ -74,7 +76,7 @@ fn eight_processes_racing_on_five_keys_lose_nothing() {
     let env = MirraEnv::initialized();
     let mut s3 = S3Server::start();
     let dav = DavServer::start();
-    let net = "connect_timeout = \"1s\"\ntimeout = \"4s\"\nretries = 0\n";
+    let net = "connect_timeout = \"1s\"\ntimeout = \"4s\"\n";
     env.write_config(
         "chunk_size = \"4KiB\"\ntimeout = \"4s\"\nretries = 0\nhedge_after = \"200ms\"\n",
         &[
@@ -119,6 +121,11 @@ fn eight_processes_racing_on_five_keys_lose_nothing() {
                         code: run.code,
                         version: report.as_ref().and_then(|r| r["version"].as_u64()),
                         superseded_by: report.as_ref().and_then(|r| r["superseded_by"].as_u64()),
+                        missed: report.as_ref().map_or(0, |r| {
+                            r["providers"]
+                                .as_array()
+                                .map_or(0, |p| p.iter().filter(|o| !o["error"].is_null()).count())
+                        }),
                     });
                     done.fetch_add(1, Ordering::SeqCst);
                     let _ = std::fs::remove_file(file);
@@ -144,12 +151,17 @@ fn eight_processes_racing_on_five_keys_lose_nothing() {
     assert_eq!(writes.len(), PROCESSES * WRITES);
 
     let succeeded: Vec<&Write> = writes.iter().filter(|w| w.code == 0).collect();
-    let superseded: Vec<&Write> = writes.iter().filter(|w| w.code == EXIT_SUPERSEDED).collect();
+    let superseded: Vec<&Write> = writes
+        .iter()
+        .filter(|w| w.code == EXIT_SUPERSEDED)
+        .collect();
     let failed = writes.len() - succeeded.len() - superseded.len();
+    let missed: usize = writes.iter().map(|w| w.missed).sum();
     let copies = env.repair_then_verify_all_ok();
     println!(
         "{} writes by {PROCESSES} processes on {KEYS} keys in {race_time:?}: {} succeeded, \
-         {} superseded, {failed} failed; {copies} copies verify after one repair",
+         {} superseded, {failed} failed, {missed} provider copies missed (journaled); \
+         {copies} copies verify after one repair",
         writes.len(),
         succeeded.len(),
         superseded.len()
@@ -159,9 +171,13 @@ fn eight_processes_racing_on_five_keys_lose_nothing() {
         "too few writes succeeded: {writes:?}"
     );
     for w in &superseded {
-        let winner = w.superseded_by.expect("a superseded report names the winner");
+        let winner = w
+            .superseded_by
+            .expect("a superseded report names the winner");
         assert!(
-            writes.iter().any(|o| o.key == w.key && o.version == Some(winner)),
+            writes
+                .iter()
+                .any(|o| o.key == w.key && o.version == Some(winner)),
             "superseded by version {winner} of {}, which no writer wrote",
             w.key
         );
@@ -273,7 +289,11 @@ async fn two_gateways_never_serve_older_than_the_last_acknowledged_write() {
         .unwrap();
     assert_eq!(second.status(), StatusCode::PRECONDITION_FAILED);
     for gateway in &gateways {
-        let body = http.get(gateway.url("shared/doc.bin")).send().await.unwrap();
+        let body = http
+            .get(gateway.url("shared/doc.bin"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(body.text().await.unwrap(), "one");
     }
 }
@@ -340,14 +360,21 @@ fn cli_conditions_refuse_stale_writes_and_write_nothing() {
     assert_eq!(json(&created)["version"], 1);
     let again = put(b"other", &["--if-none-match", "*"]);
     assert_eq!(again.code, EXIT_PRECONDITION, "{}", again.stderr);
-    assert!(again.stderr.contains("precondition failed"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("precondition failed"),
+        "{}",
+        again.stderr
+    );
 
     let stale = sha256_hex(b"not what the key holds");
     let refused = put(b"other", &["--if-match", &stale]);
     assert_eq!(refused.code, EXIT_PRECONDITION, "{}", refused.stderr);
     let refused = put(b"other", &["--if-match", "7"]);
     assert_eq!(refused.code, EXIT_PRECONDITION, "{}", refused.stderr);
-    assert!(env.run(&["get", "doc"]).ok().stdout == first, "a refused put wrote");
+    assert!(
+        env.run(&["get", "doc"]).ok().stdout == first,
+        "a refused put wrote"
+    );
 
     let by_hash = put(b"second", &["--if-match", &sha256_hex(&first)]).ok();
     assert_eq!(json(&by_hash)["version"], 2);
@@ -359,13 +386,18 @@ fn cli_conditions_refuse_stale_writes_and_write_nothing() {
     assert_eq!(bad.code, 1, "{}", bad.stderr);
     assert!(bad.stderr.contains("--if-match takes"), "{}", bad.stderr);
     let bad = put(b"x", &["--if-none-match", "\"abc\""]);
-    assert!(bad.stderr.contains("--if-none-match takes only"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("--if-none-match takes only"),
+        "{}",
+        bad.stderr
+    );
     assert!(env.run(&["get", "doc"]).ok().stdout == b"third");
 
     let rm = env.run(&["rm", "--if-match", "2", "doc"]);
     assert_eq!(rm.code, EXIT_PRECONDITION, "{}", rm.stderr);
     assert!(env.run(&["get", "doc"]).ok().stdout == b"third");
-    env.run(&["rm", "--if-match", &sha256_hex(b"third"), "doc"]).ok();
+    env.run(&["rm", "--if-match", &sha256_hex(b"third"), "doc"])
+        .ok();
     assert_ne!(env.run(&["get", "doc"]).code, 0);
     // Deleted counts as absent.
     put(b"back", &["--if-none-match", "*"]).ok();
@@ -409,7 +441,11 @@ async fn gateway_preconditions_answer_412_and_a_busy_key_409() {
     let refused = put("v2", Some((header::IF_MATCH, format!("W/{etag}"))))
         .await
         .unwrap();
-    assert_eq!(refused.status(), StatusCode::PRECONDITION_FAILED, "weak tags never match");
+    assert_eq!(
+        refused.status(),
+        StatusCode::PRECONDITION_FAILED,
+        "weak tags never match"
+    );
     let read = http.get(&url).send().await.unwrap();
     assert_eq!(read.headers()["x-mirra-version"], "1");
     assert_eq!(read.text().await.unwrap(), "v1", "a refused PUT wrote");
@@ -418,7 +454,9 @@ async fn gateway_preconditions_answer_412_and_a_busy_key_409() {
         .await
         .unwrap();
     assert_eq!(updated.status(), StatusCode::OK);
-    let any = put("v3", Some((header::IF_MATCH, "*".into()))).await.unwrap();
+    let any = put("v3", Some((header::IF_MATCH, "*".into())))
+        .await
+        .unwrap();
     assert_eq!(any.status(), StatusCode::OK);
     let bad = put("v4", Some((header::IF_NONE_MATCH, etag.clone())))
         .await
@@ -435,7 +473,10 @@ async fn gateway_preconditions_answer_412_and_a_busy_key_409() {
         delete(etag).await.unwrap().status(),
         StatusCode::PRECONDITION_FAILED
     );
-    assert_eq!(http.get(&url).send().await.unwrap().text().await.unwrap(), "v3");
+    assert_eq!(
+        http.get(&url).send().await.unwrap().text().await.unwrap(),
+        "v3"
+    );
 
     // Another write of the key in flight on this machine: hold its lock as that writer.
     let identity = Identity::load(&env.home().join("data/mirra/key")).unwrap();
@@ -461,9 +502,16 @@ async fn gateway_preconditions_answer_412_and_a_busy_key_409() {
         .send()
         .await
         .unwrap();
-    assert_eq!(other_key.status(), StatusCode::OK, "other keys are not held up");
+    assert_eq!(
+        other_key.status(),
+        StatusCode::OK,
+        "other keys are not held up"
+    );
     drop(held);
-    assert_eq!(http.get(&url).send().await.unwrap().text().await.unwrap(), "v3");
+    assert_eq!(
+        http.get(&url).send().await.unwrap().text().await.unwrap(),
+        "v3"
+    );
     let now = format!("\"{}\"", sha256_hex(b"v3"));
     assert_eq!(delete(now).await.unwrap().status(), StatusCode::OK);
     assert_eq!(
@@ -474,4 +522,72 @@ async fn gateway_preconditions_answer_412_and_a_busy_key_409() {
         .await
         .unwrap();
     assert_eq!(recreated.status(), StatusCode::OK, "{}", served.stderr());
+}
+
+/// Two machines that picked the same version for different content: exactly one wins
+/// everywhere, `verify` names the other as stale and one `repair` converges.
+#[test]
+fn same_version_twins_have_one_winner_everywhere_after_one_repair() {
+    let a = MirraEnv::initialized();
+    let disks = || {
+        vec![
+            ProviderSpec::disk(&a, "disk-a").with_priority(1),
+            ProviderSpec::disk(&a, "disk-b").with_priority(2),
+        ]
+    };
+    a.write_config("", &disks());
+    a.run(&["put", a.file("base", b"base").to_str().unwrap(), "doc"])
+        .ok();
+    let b = MirraEnv::new();
+    std::fs::create_dir_all(b.config_path().parent().unwrap()).unwrap();
+    // Each machine reaches only one provider while it writes version 2.
+    a.write_config("", &disks()[1..]);
+    std::fs::copy(a.config_path(), b.config_path()).unwrap();
+    a.write_config("", &disks()[..1]);
+    let from_a = json(
+        &a.run(&[
+            "put",
+            "--json",
+            a.file("x", b"from a").to_str().unwrap(),
+            "doc",
+        ])
+        .ok(),
+    );
+    let from_b = json(
+        &b.run(&[
+            "put",
+            "--json",
+            a.file("y", b"from b").to_str().unwrap(),
+            "doc",
+        ])
+        .ok(),
+    );
+    assert_eq!(
+        (from_a["version"].as_u64(), from_b["version"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    a.write_config("", &disks());
+    std::fs::copy(a.config_path(), b.config_path()).unwrap();
+    let verify = a.run(&["verify", "--json"]);
+    let rows = json(&verify);
+    let stale: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "stale")
+        .collect();
+    assert_eq!(stale.len(), 1, "exactly one twin loses: {rows}");
+    assert!(
+        stale[0]["detail"].as_str().unwrap().contains("tie-break"),
+        "{rows}"
+    );
+    a.repair_then_verify_all_ok();
+    let seen_by_a = a.run(&["get", "doc"]).ok().stdout;
+    let seen_by_b = b.run(&["get", "doc"]).ok().stdout;
+    std::fs::remove_dir_all(b.home().join("state")).unwrap();
+    let seen_fresh = b.run(&["get", "doc"]).ok().stdout;
+    assert_eq!(seen_by_a, seen_by_b);
+    assert_eq!(seen_by_a, seen_fresh);
+    assert!(seen_by_a == b"from a" || seen_by_a == b"from b");
 }

@@ -75,7 +75,9 @@ mod tests {
     fn hashes_versions_and_star_parse() {
         let hex = "AB".repeat(32);
         assert_eq!(
-            flags(Some(&format!("\"{hex}\"")), None).condition().unwrap(),
+            flags(Some(&format!("\"{hex}\"")), None)
+                .condition()
+                .unwrap(),
             WriteCondition::IfSha256(hex.to_ascii_lowercase())
         );
         assert_eq!(
@@ -86,7 +88,10 @@ mod tests {
             flags(None, Some("*")).condition().unwrap(),
             WriteCondition::IfAbsent
         );
-        assert_eq!(flags(None, None).condition().unwrap(), WriteCondition::Always);
+        assert_eq!(
+            flags(None, None).condition().unwrap(),
+            WriteCondition::Always
+        );
     }
 
     #[test]

@@ -21,9 +21,10 @@ pub(super) async fn write_condition(
 ) -> Result<WriteCondition, Response> {
     let text = |name: header::HeaderName| match headers.get(&name) {
         None => Ok(None),
-        Some(value) => value.to_str().map(|v| Some(v.trim().to_owned())).map_err(|_| {
-            error(StatusCode::BAD_REQUEST, format!("{name} is not ASCII"))
-        }),
+        Some(value) => value
+            .to_str()
+            .map(|v| Some(v.trim().to_owned()))
+            .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} is not ASCII"))),
     };
     let if_match = text(header::IF_MATCH)?;
     let if_none_match = text(header::IF_NONE_MATCH)?;
@@ -48,9 +49,7 @@ pub(super) async fn write_condition(
             let current = match store.head(key).await {
                 Ok(head) => head.sha256_hex(),
                 Err(StoreError::Deleted { .. }) => return Err(not_met(key, "no live version")),
-                Err(StoreError::NoValidCopy { .. }) => {
-                    return Err(not_met(key, "no live version"))
-                }
+                Err(StoreError::NoValidCopy { .. }) => return Err(not_met(key, "no live version")),
                 Err(e) => return Err(store_error(e)),
             };
             let matches = wanted
