@@ -24,10 +24,11 @@ pub(super) async fn write_condition(
         Some(value) => value
             .to_str()
             .map(|v| Some(v.trim().to_owned()))
-            .map_err(|_| error(StatusCode::BAD_REQUEST, format!("{name} is not ASCII"))),
+            .map_err(|_| format!("{name} is not ASCII")),
     };
-    let if_match = text(header::IF_MATCH)?;
-    let if_none_match = text(header::IF_NONE_MATCH)?;
+    let bad_request = |message: String| error(StatusCode::BAD_REQUEST, message);
+    let if_match = text(header::IF_MATCH).map_err(bad_request)?;
+    let if_none_match = text(header::IF_NONE_MATCH).map_err(bad_request)?;
     match (if_match, if_none_match) {
         (Some(_), Some(_)) => Err(error(
             StatusCode::BAD_REQUEST,
