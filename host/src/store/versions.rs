@@ -97,3 +97,7 @@ pub(crate) fn check_condition(
         },
     }
 }
+
+#[cfg(test)]
+#[path = "versions_tests.rs"]
+mod tests;
