@@ -52,7 +52,7 @@ impl Store {
             "a concurrent write won the order over this one");
         // Our commit may have landed over the winner's bytes or manifest on some
         // providers; bring them back to the winner from the copies that still verify.
-        if let Err(e) = self.repair_key(key).await {
+        if let Err(e) = self.repair_key_locked(key).await {
             tracing::warn!(key = %key, error = %e, "could not repair after losing the order");
         }
         Ok(Some(newest.body.version))
