@@ -9,6 +9,7 @@ use mirra_driver_api::{Capabilities, DriverError, Key};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use super::versions::AfterCommit;
 use super::{Failures, Store, StoreError};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
 use crate::replica::{Replica, ReplicaWriter};
@@ -162,7 +163,11 @@ impl Store {
             superseded_by: None,
         };
         self.settle(key, version, &report.providers)?;
-        report.superseded_by = self.superseded_by(key, &manifest).await?;
+        match self.after_commit(key, &manifest, identity).await? {
+            AfterCommit::Newest => {}
+            AfterCommit::Superseded(winner) => report.superseded_by = Some(winner),
+            AfterCommit::Republished(version) => report.version = version,
+        }
         Ok(report)
     }
 
@@ -383,7 +388,7 @@ async fn abort_all(written: Vec<Result<ReplicaWriter, String>>) {
     join_all(written.into_iter().flatten().map(ReplicaWriter::abort)).await;
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

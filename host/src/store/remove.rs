@@ -3,6 +3,7 @@
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
+use super::versions::AfterCommit;
 use super::{PutReport, Store, StoreError, WriteCondition};
 use crate::manifest::ManifestBody;
 
@@ -78,7 +79,11 @@ impl Store {
             }
         }
         self.settle(key, version, &outcomes)?;
-        let superseded_by = self.superseded_by(key, &tombstone).await?;
+        let (version, superseded_by) = match self.after_commit(key, &tombstone, identity).await? {
+            AfterCommit::Newest => (version, None),
+            AfterCommit::Superseded(winner) => (version, Some(winner)),
+            AfterCommit::Republished(again) => (again, None),
+        };
         Ok(PutReport {
             key: key.to_string(),
             version,

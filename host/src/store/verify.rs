@@ -114,7 +114,8 @@ impl Store {
         Ok(KeyCheck { newest, copies })
     }
 
-    async fn judge_copy(
+    /// What provider `index` holds for `key` (`held`), judged against `newest`.
+    pub(crate) async fn judge_copy(
         &self,
         index: usize,
         key: &Key,

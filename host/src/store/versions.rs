@@ -7,7 +7,9 @@
 
 use mirra_driver_api::Key;
 
+use super::verify::CopyState;
 use super::{Store, StoreError, WriteCondition};
+use crate::identity::Identity;
 use crate::manifest::Manifest;
 
 impl Store {
@@ -34,29 +36,75 @@ impl Store {
         Ok(known + 1)
     }
 
-    /// After `ours` committed: the version of a higher-ranked manifest on the providers
-    /// (a concurrent writer elsewhere won), if any. The newest is recorded as seen.
-    pub(crate) async fn superseded_by(
+    /// After `ours` committed: whether it stayed newest, and if a concurrent writer
+    /// elsewhere outranked it, what became of the key.
+    ///
+    /// The loser repairs the key toward the winner (its own bytes or manifest may have
+    /// landed after the winner's on some providers). If after that no provider holds a
+    /// verified copy of the winner (the loser's bytes landed over it everywhere), the
+    /// loser re-signs its own content as the next version on the providers whose bytes
+    /// verify against it, so the key never stays unreadable.
+    pub(crate) async fn after_commit(
         &self,
         key: &Key,
         ours: &Manifest,
-    ) -> Result<Option<u64>, StoreError> {
+        identity: &Identity,
+    ) -> Result<AfterCommit, StoreError> {
         let Some(newest) = self.newest_on_providers(key).await else {
-            return Ok(None);
+            return Ok(AfterCommit::Newest);
         };
         if !newest.outranks(ours) {
-            return Ok(None);
+            return Ok(AfterCommit::Newest);
         }
-        self.record_seen(key, newest.body.version)?;
-        tracing::warn!(key = %key, ours = ours.body.version, winner = newest.body.version,
+        let winner = newest.body.version;
+        self.record_seen(key, winner)?;
+        tracing::warn!(key = %key, ours = ours.body.version, winner,
             "a concurrent write won the order over this one");
-        // Our commit may have landed over the winner's bytes or manifest on some
-        // providers; bring them back to the winner from the copies that still verify.
         if let Err(e) = self.repair_key_locked(key).await {
             tracing::warn!(key = %key, error = %e, "could not repair after losing the order");
         }
-        Ok(Some(newest.body.version))
+        let check = self.check_key(key, true).await?;
+        let readable = check
+            .copies
+            .iter()
+            .any(|c| matches!(c, CopyState::Ok | CopyState::Deleted));
+        if readable {
+            return Ok(AfterCommit::Superseded(winner));
+        }
+        let mut body = ours.body.clone();
+        body.version = check.newest.map_or(winner, |m| m.body.version.max(winner)) + 1;
+        body.created = super::put::unix_now();
+        let again = body.sign(identity);
+        let mut holders = Vec::new();
+        for index in 0..self.replicas.len() {
+            let state = self
+                .judge_copy(index, key, Ok(again.clone()), Some(&again), true)
+                .await;
+            if again.body.deleted || state == CopyState::Ok {
+                holders.push(index);
+            }
+        }
+        let earlier = vec![Ok(()); holders.len()];
+        let errors = self.write_manifest_on(key, &again, &holders, earlier).await;
+        if errors.iter().all(Option::is_some) {
+            return Ok(AfterCommit::Superseded(winner));
+        }
+        self.record_seen(key, again.body.version)?;
+        tracing::warn!(key = %key, version = again.body.version,
+            "no verified copy of the winning write was left; republished this write above it");
+        Ok(AfterCommit::Republished(again.body.version))
     }
+}
+
+/// What a committed write turned out to be once the providers were read again.
+pub(crate) enum AfterCommit {
+    /// It is the key's newest version.
+    Newest,
+    /// A concurrent write (this version) outranks it and is readable.
+    Superseded(u64),
+    /// It was outranked, but the winner was left unreadable everywhere, so it was
+    /// re-signed as this newer version over its own verified bytes.
+    Republished(u64),
 }
 
 /// `Ok` when `condition` holds of `newest` (the key's newest manifest, live or not).

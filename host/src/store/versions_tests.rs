@@ -90,7 +90,8 @@ struct Fixture {
     store: Arc<Store>,
     identity: Arc<Identity>,
     objects: Vec<Objects>,
-    interloper: Interloper,
+    /// Per provider.
+    interlopers: Vec<Interloper>,
     _state: tempfile::TempDir,
 }
 
@@ -118,11 +119,11 @@ fn replica(name: &str, priority: u16, driver: Memory) -> Replica {
     Replica::new(settings, info, Arc::new(driver))
 }
 
-/// Two providers; the interloper acts on the second.
+/// Two providers, each with its interloper.
 fn fixture() -> Fixture {
     let state = tempfile::tempdir().unwrap();
     let identity = Arc::new(Identity::generate());
-    let interloper = Interloper::default();
+    let interlopers = vec![Interloper::default(), Interloper::default()];
     let objects: Vec<Objects> = vec![Objects::default(), Objects::default()];
     let replicas = vec![
         replica(
@@ -130,7 +131,7 @@ fn fixture() -> Fixture {
             1,
             Memory {
                 objects: objects[0].clone(),
-                interloper: Interloper::default(),
+                interloper: interlopers[0].clone(),
             },
         ),
         replica(
@@ -138,7 +139,7 @@ fn fixture() -> Fixture {
             2,
             Memory {
                 objects: objects[1].clone(),
-                interloper: interloper.clone(),
+                interloper: interlopers[1].clone(),
             },
         ),
     ];
@@ -156,7 +157,7 @@ fn fixture() -> Fixture {
         store: Arc::new(store),
         identity,
         objects,
-        interloper,
+        interlopers,
         _state: state,
     }
 }
@@ -270,7 +271,7 @@ async fn a_write_outranked_by_another_machine_reports_superseded_and_converges()
     // lands there: its bytes and manifest replace ours.
     let theirs = b"written elsewhere".to_vec();
     let winner = body("doc", 2, &theirs).sign(&f.identity);
-    *f.interloper.lock().unwrap() = Some(vec![
+    *f.interlopers[1].lock().unwrap() = Some(vec![
         ("doc".into(), theirs.clone()),
         (manifest_key("doc"), winner.to_json()),
     ]);
@@ -284,4 +285,21 @@ async fn a_write_outranked_by_another_machine_reports_superseded_and_converges()
     // Not superseded when nobody interferes.
     let next = f.store.put(&key, &b"later"[..], "").await.unwrap();
     assert_eq!((next.version, next.superseded_by), (3, None));
+}
+
+#[tokio::test]
+async fn a_loser_whose_bytes_buried_the_winner_everywhere_republishes_above_it() {
+    let f = fixture();
+    let key = Key::parse("doc").unwrap();
+    // The other machine's manifest lands on both providers, but this write's bytes were
+    // committed after its bytes: no provider holds the winner's bytes.
+    let winner = body("doc", 2, b"written elsewhere").sign(&f.identity);
+    for interloper in &f.interlopers {
+        *interloper.lock().unwrap() = Some(vec![(manifest_key("doc"), winner.to_json())]);
+    }
+    let report = f.store.put(&key, &b"ours"[..], "").await.unwrap();
+    assert_eq!((report.version, report.superseded_by), (3, None));
+    assert_eq!(read(&f.store, &key).await, b"ours");
+    let newest = f.store.newest_on_providers(&key).await.unwrap();
+    assert_eq!(newest.body.version, 3);
 }
