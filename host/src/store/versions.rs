@@ -64,11 +64,15 @@ impl Store {
             tracing::warn!(key = %key, error = %e, "could not repair after losing the order");
         }
         let check = self.check_key(key, true).await?;
-        let readable = check
-            .copies
-            .iter()
-            .any(|c| matches!(c, CopyState::Ok | CopyState::Deleted));
-        if readable {
+        // An unreachable provider may still hold the winner intact: only a winner every
+        // provider answered for, and none with a verified copy, is taken as lost.
+        let maybe_readable = check.copies.iter().any(|c| {
+            matches!(
+                c,
+                CopyState::Ok | CopyState::Deleted | CopyState::Unreachable(_)
+            )
+        });
+        if maybe_readable {
             return Ok(AfterCommit::Superseded(winner));
         }
         let mut body = ours.body.clone();
