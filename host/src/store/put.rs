@@ -125,12 +125,12 @@ impl Store {
         // writer on another machine can slip in to the commit itself.
         let checked = match hashed {
             Ok(hasher) => self
-                .next_version_if(key, &options.condition)
+                .next_version_and_commit_order(key, &options.condition)
                 .await
-                .map(|version| (hasher, version.max(early))),
+                .map(|(version, order)| (hasher, version.max(early), order)),
             Err(e) => Err(e),
         };
-        let (hasher, version) = match checked {
+        let (hasher, version, order) = match checked {
             Ok(checked) => checked,
             Err(e) => {
                 abort_all(written).await;
@@ -152,7 +152,18 @@ impl Store {
             deleted: false,
         };
         let manifest = body.sign(identity);
-        let errors = self.commit_in_turn(key, &manifest, &all, written).await;
+        // Commit in `order`, then report per provider in provider order.
+        let mut slots: Vec<Option<Result<ReplicaWriter, String>>> =
+            written.into_iter().map(Some).collect();
+        let reordered = order
+            .iter()
+            .map(|&i| slots[i].take().expect("each provider once"))
+            .collect();
+        let committed = self.commit_in_turn(key, &manifest, &order, reordered).await;
+        let mut errors = vec![None; all.len()];
+        for (&i, error) in order.iter().zip(committed) {
+            errors[i] = error;
+        }
         let outcomes = self.outcomes(errors);
         let mut report = PutReport {
             key: key.to_string(),

@@ -29,11 +29,39 @@ impl Store {
         key: &Key,
         condition: &WriteCondition,
     ) -> Result<u64, StoreError> {
-        let newest = self.newest_on_providers(key).await;
+        self.next_version_and_commit_order(key, condition)
+            .await
+            .map(|(version, _)| version)
+    }
+
+    /// [`Store::next_version_if`], and the order in which to commit the new version: the
+    /// providers holding the current newest version last. Overwriting their bytes is
+    /// what makes that version unreadable there until the new manifest lands, so while
+    /// they are overwritten one after another, either one of them still holds it intact
+    /// or an earlier provider already holds the new version complete, wherever a crash
+    /// stops the write.
+    pub(crate) async fn next_version_and_commit_order(
+        &self,
+        key: &Key,
+        condition: &WriteCondition,
+    ) -> Result<(u64, Vec<usize>), StoreError> {
+        let fetched = self.fetch_all_manifests(key).await;
+        let newest = fetched
+            .iter()
+            .filter_map(|m| m.as_ref().ok())
+            .max_by_key(|m| m.order_key())
+            .cloned();
         check_condition(key, condition, newest.as_ref())?;
+        let mut order: Vec<usize> = (0..self.replicas.len()).collect();
+        let holds_newest = |i: &usize| match (&fetched[*i], &newest) {
+            (Ok(m), Some(n)) => m.order_key() == n.order_key(),
+            _ => false,
+        };
+        // Stable: within each group, provider order is kept.
+        order.sort_by_key(holds_newest);
         let on_providers = newest.map(|m| m.body.version);
         let known = on_providers.max(self.versions_seen(key)?).unwrap_or(0);
-        Ok(known + 1)
+        Ok((known + 1, order))
     }
 
     /// After `ours` committed: whether it stayed newest, and if a concurrent writer
