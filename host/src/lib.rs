@@ -18,4 +18,5 @@ pub mod state;
 pub mod store;
 pub mod tree;
 pub mod user_key;
+pub mod write_lock;
 pub mod zonefile;

@@ -104,6 +104,11 @@ impl VersionsSeen {
         Ok(())
     }
 
+    /// The state dir this record lives in (the parent of its `versions/`).
+    pub fn state_dir(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
     fn entry_dir(&self, signer: &PublicKey, key: &str) -> PathBuf {
         let mut id = signer.serialize().to_vec();
         id.extend_from_slice(key.as_bytes());

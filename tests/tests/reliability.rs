@@ -209,11 +209,14 @@ fn stale_copies_on_two_providers_never_win_over_a_newer_version() {
         })
         .collect();
     env.write_config("", &providers);
+    // A fresh reader asks every provider and takes the highest (issue 15), so the one
+    // provider still holding v2 is enough even though the first one is stale.
     let first_answer = env.run(&["get", "profile.json"]).ok().stdout;
     assert_eq!(
-        first_answer, b"profile v1",
-        "without --latest the first provider's valid manifest is used"
+        first_answer, b"profile v2",
+        "a fresh reader must take the newest version any provider answering in time holds"
     );
+    std::fs::remove_dir_all(env.home().join("state")).unwrap();
     let latest = env.run(&["get", "--latest", "profile.json"]).ok().stdout;
     assert_eq!(
         latest, b"profile v2",

@@ -2,6 +2,7 @@
 //! does the work through the library and returns `anyhow::Result`.
 
 mod completions;
+mod condition;
 mod context;
 mod doctor;
 mod get;
@@ -95,6 +96,11 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
 /// Exit status: bad usage, config or key; nothing was attempted.
 pub const EXIT_USAGE: u8 = 2;
+/// Exit status: the write committed, but a concurrent write (from another machine or
+/// state dir) won the order; the key holds the other write.
+pub const EXIT_SUPERSEDED: u8 = 3;
+/// Exit status: `--if-match`/`--if-none-match` did not hold; nothing was written.
+pub const EXIT_PRECONDITION: u8 = 4;
 
 /// Parses the command line, runs the command, and maps the outcome to an exit status.
 pub fn main() -> ExitCode {
@@ -156,7 +162,15 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
                 )
             )
     });
-    if usage {
+    let precondition = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<crate::store::StoreError>(),
+            Some(crate::store::StoreError::PreconditionFailed { .. })
+        )
+    });
+    if precondition {
+        EXIT_PRECONDITION
+    } else if usage {
         EXIT_USAGE
     } else {
         EXIT_FAILED

@@ -41,6 +41,11 @@ pub fn print_write_report(verb: &str, report: &PutReport) {
         .map(|p| p.provider.len())
         .max()
         .unwrap_or(0);
+    if let Some(winner) = report.superseded_by {
+        println!(
+            "  superseded: a concurrent write won as version {winner}; the key holds that write"
+        );
+    }
     for outcome in &report.providers {
         match &outcome.error {
             None => println!("  {:width$}  ok", outcome.provider),

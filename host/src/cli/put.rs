@@ -7,6 +7,7 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use super::condition::{exit_status, ConditionFlags};
 use super::context::Globals;
 use super::output::{print_json, print_write_report};
 use super::progress::transfer_bar;
@@ -29,6 +30,8 @@ pub struct PutCmd {
     recursive: bool,
     #[command(flatten)]
     tree: TreeFlags,
+    #[command(flatten)]
+    condition: ConditionFlags,
     /// Store it content-addressed: the key is its SHA-256, printed on success.
     #[arg(long, conflicts_with = "key")]
     immutable: bool,
@@ -43,6 +46,11 @@ pub struct PutCmd {
 impl PutCmd {
     /// Streams the input to every provider and reports each one's outcome.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
+        anyhow::ensure!(
+            !(self.condition.any() && (self.recursive || self.immutable)),
+            "--if-match and --if-none-match apply to one key, not with -r or --immutable"
+        );
+        let condition = self.condition.condition()?;
         if self.recursive {
             let request = UploadRequest {
                 dir: &self.file,
@@ -105,6 +113,7 @@ impl PutCmd {
                         &PutOptions {
                             content_type,
                             mtime_ns,
+                            condition,
                             ..PutOptions::default()
                         },
                     )
@@ -131,7 +140,7 @@ impl PutCmd {
         } else if !globals.quiet() {
             print_write_report("put", &report);
         }
-        Ok(super::EXIT_OK)
+        Ok(exit_status(&report))
     }
 }
 

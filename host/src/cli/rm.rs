@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use super::condition::{exit_status, ConditionFlags};
 use super::context::Globals;
 use super::output::{print_json, print_write_report};
 use crate::user_key::parse_user_key;
@@ -11,6 +12,8 @@ use crate::user_key::parse_user_key;
 pub struct RmCmd {
     /// The key to delete.
     key: String,
+    #[command(flatten)]
+    condition: ConditionFlags,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -20,13 +23,14 @@ impl RmCmd {
     /// Writes the tombstone and deletes the bytes on every provider.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
         let key = parse_user_key(&self.key)?;
+        let condition = self.condition.condition()?;
         let store = globals.open_store(None)?;
-        let report = store.remove(&key).await?;
+        let report = store.remove_if(&key, &condition).await?;
         if self.json {
             print_json(&report)?;
         } else if !globals.quiet() {
             print_write_report("rm", &report);
         }
-        Ok(super::EXIT_OK)
+        Ok(exit_status(&report))
     }
 }

@@ -10,6 +10,7 @@
 
 mod body;
 mod metrics;
+mod preconditions;
 mod range;
 mod responses;
 mod routes;

@@ -17,9 +17,9 @@ use percent_encoding::percent_decode_str;
 use super::range::{if_range_holds, none_match, parse_range, RangeRequest};
 use super::responses::{error, store_error};
 use super::token::{self, TokenError};
-use super::{body, Gateway};
+use super::{body, preconditions, Gateway};
 use crate::health::BreakerState;
-use crate::store::ObjectHead;
+use crate::store::{ObjectHead, PutOptions};
 use crate::user_key::parse_user_key;
 
 type Shared = Arc<Gateway>;
@@ -230,8 +230,15 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
         return closing(refusal.into_response());
     }
     let deleting = request.method() == Method::DELETE;
+    let condition =
+        match preconditions::write_condition(&gateway.store, &key, request.headers()).await {
+            Ok(condition) => condition,
+            Err(refusal) => return closing(refusal),
+        };
+    // A second write of a key already being written here gets 409 at once rather than
+    // queueing behind it: the client decides whether to retry.
     let report = if deleting {
-        gateway.store.remove(&key).await
+        gateway.store.remove_with(&key, &condition, true).await
     } else {
         let content_type = request
             .headers()
@@ -261,7 +268,13 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
             usize::try_from(limit).unwrap_or(usize::MAX),
         );
         let input = body::upload(gateway.clone(), Body::new(limited));
-        gateway.store.put(&key, input, &content_type).await
+        let options = PutOptions {
+            content_type,
+            condition,
+            fail_if_busy: true,
+            ..PutOptions::default()
+        };
+        gateway.store.put_with(&key, input, &options).await
     };
     match report {
         Ok(report) => {
@@ -275,8 +288,16 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
                     .expect("hex is a valid header");
                 headers.insert(header::ETAG, etag);
             }
+            // Committed, but a concurrent writer elsewhere won the order: not a success.
+            let status = match report.superseded_by {
+                Some(winner) => {
+                    headers.insert("x-mirra-superseded-by", HeaderValue::from(winner));
+                    StatusCode::CONFLICT
+                }
+                None => StatusCode::OK,
+            };
             let text = serde_json::to_string(&report).expect("reports serialize");
-            (StatusCode::OK, headers, text + "\n").into_response()
+            (status, headers, text + "\n").into_response()
         }
         // The body may be partly unread: the connection cannot carry another request.
         Err(e) => closing(store_error(e)),

@@ -345,6 +345,19 @@ impl Manifest {
         self.body.signing_digest(&self.signer)
     }
 
+    /// Where this manifest stands in the one total order on a key's versions: by
+    /// version, then by signing digest. Two writers that picked the same version (on two
+    /// machines at once) sign different bytes, so exactly one of them ranks higher in
+    /// every reader, verify and repair.
+    pub fn order_key(&self) -> (u64, [u8; 32]) {
+        (self.body.version, self.signing_digest())
+    }
+
+    /// Whether this manifest comes after `other` in the total order.
+    pub fn outranks(&self, other: &Manifest) -> bool {
+        self.order_key() > other.order_key()
+    }
+
     /// The signer as compressed hex.
     pub fn signer_hex(&self) -> String {
         hex::encode(self.signer.serialize())

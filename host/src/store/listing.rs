@@ -9,7 +9,7 @@ use mirra_driver_api::{Capabilities, ErrorKind, Key};
 use super::manifests::ManifestProblem;
 use super::verify::KEYS_IN_FLIGHT;
 use super::{Store, StoreError};
-use crate::manifest::{key_of_manifest_key, MANIFEST_PREFIX};
+use crate::manifest::{key_of_manifest_key, Manifest, MANIFEST_PREFIX};
 
 /// One key in a listing.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -76,14 +76,14 @@ impl Store {
                     .into_iter()
                     .filter_map(Result::ok)
                     .collect();
-                let newest = manifests.iter().max_by_key(|m| m.body.version)?;
+                let newest = manifests.iter().max_by_key(|m| m.order_key())?;
                 (!newest.body.deleted).then(|| KeySummary {
                     key: key.to_string(),
                     version: newest.body.version,
                     size: newest.body.size,
                     replicas: manifests
                         .iter()
-                        .filter(|m| m.body.version == newest.body.version)
+                        .filter(|m| m.order_key() == newest.order_key())
                         .count(),
                     providers: self.replicas.len(),
                 })
@@ -142,7 +142,7 @@ impl Store {
         let newest = manifests
             .iter()
             .filter_map(|m| m.as_ref().ok())
-            .map(|m| m.body.version)
+            .map(Manifest::order_key)
             .max();
         let rows = self
             .replicas
@@ -168,7 +168,7 @@ impl Store {
                 };
                 let state = if manifest.body.deleted {
                     ProviderState::Deleted
-                } else if Some(manifest.body.version) < newest {
+                } else if Some(manifest.order_key()) < newest {
                     ProviderState::Stale
                 } else {
                     match replica.stat(key).await {

@@ -1,14 +1,21 @@
 //! Fetching, checking and choosing manifests across providers.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 use mirra_driver_api::{ErrorKind, Key};
 
-use super::{Failures, Store, StoreError, WriteCondition};
+use super::{Failures, Store, StoreError};
 use crate::manifest::{manifest_key, Manifest, MAX_MANIFEST_BYTES};
 use crate::replica::Replica;
+
+/// How long a fresh reader (no version of the key recorded here) keeps waiting for the
+/// other providers' manifests after the first valid one arrived.
+pub const FRESH_READ_WINDOW: Duration = Duration::from_secs(2);
 
 /// Why one provider's manifest for a key cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,10 +68,14 @@ impl Store {
 
     /// The manifest a read should follow, and the index of the provider it came from.
     ///
-    /// By default the first provider (in priority order) with a valid manifest no older
-    /// than the newest version seen here wins; with `latest`, every provider is asked
-    /// and the newest valid version wins. Either way the chosen version is recorded as
-    /// seen, so a provider rolled back later cannot serve an older one.
+    /// With a version of the key recorded here, the first provider (in priority order)
+    /// with a valid manifest no older than it wins. Without one (a fresh reader), every
+    /// provider is asked at once and the highest valid manifest to arrive within
+    /// [`FRESH_READ_WINDOW`] of the first wins, so one fast provider withholding the
+    /// newest version cannot roll a fresh reader back. With `latest`, every provider is
+    /// asked and waited for. "Highest" is the total order of [`Manifest::order_key`].
+    /// The chosen version is recorded as seen, so a provider rolled back later cannot
+    /// serve an older one.
     pub(crate) async fn resolve_manifest(
         &self,
         key: &Key,
@@ -97,7 +108,7 @@ impl Store {
                     ),
                 ),
                 Ok(m) => {
-                    if best.as_ref().is_none_or(|(b, _)| m.body.version > b.body.version) {
+                    if best.as_ref().is_none_or(|(b, _)| m.outranks(b)) {
                         best = Some((m, index));
                     }
                 }
@@ -106,6 +117,35 @@ impl Store {
         if latest {
             for (index, fetched) in self.fetch_all_manifests(key).await.into_iter().enumerate() {
                 consider(index, fetched);
+            }
+        } else if seen.is_none() {
+            // A fresh reader has nothing to refuse a rollback against: ask everyone and
+            // take the highest, waiting a bounded time past the first valid answer.
+            let mut in_flight: FuturesUnordered<_> = self
+                .read_order()
+                .into_iter()
+                .map(|index| {
+                    let fetch = self.fetch_manifest(&self.replicas[index], key);
+                    async move { (index, fetch.await) }
+                })
+                .collect();
+            let mut deadline: Option<Instant> = None;
+            while !in_flight.is_empty() {
+                let window = async {
+                    match deadline {
+                        Some(deadline) => tokio::time::sleep_until(deadline).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    Some((index, fetched)) = in_flight.next() => {
+                        if deadline.is_none() && fetched.is_ok() {
+                            deadline = Some(Instant::now() + FRESH_READ_WINDOW);
+                        }
+                        consider(index, fetched);
+                    }
+                    () = window => break,
+                }
             }
         } else {
             // Ask providers in read order; a slow one is hedged with the next, and the
@@ -154,58 +194,6 @@ impl Store {
             });
         }
         Ok((manifest, index, failures))
-    }
-
-    /// One more than the newest version known here or on any reachable provider, once
-    /// `condition` holds of the newest valid manifest there.
-    pub(crate) async fn next_version_if(
-        &self,
-        key: &Key,
-        condition: &WriteCondition,
-    ) -> Result<u64, StoreError> {
-        let newest_manifest = self
-            .fetch_all_manifests(key)
-            .await
-            .into_iter()
-            .filter_map(Result::ok)
-            .max_by_key(|m| m.body.version);
-        let live = newest_manifest.as_ref().filter(|m| !m.body.deleted);
-        let failed = |reason: String| StoreError::PreconditionFailed {
-            key: key.to_string(),
-            reason,
-        };
-        match condition {
-            WriteCondition::Always => {}
-            WriteCondition::IfAbsent => {
-                if let Some(m) = live {
-                    return Err(failed(format!("version {} exists", m.body.version)));
-                }
-            }
-            WriteCondition::IfSha256(expected) => match live {
-                Some(m) if hex::encode(m.body.sha256) == *expected => {}
-                Some(m) => {
-                    return Err(failed(format!(
-                        "version {} has sha256 {}, not {expected}",
-                        m.body.version,
-                        hex::encode(m.body.sha256)
-                    )))
-                }
-                None => return Err(failed("no live version".into())),
-            },
-            WriteCondition::IfVersion(expected) => match &newest_manifest {
-                Some(m) if m.body.version == *expected => {}
-                Some(m) => {
-                    return Err(failed(format!(
-                        "newest version is {}, not {expected}",
-                        m.body.version
-                    )))
-                }
-                None => return Err(failed("no version".into())),
-            },
-        }
-        let on_providers = newest_manifest.map(|m| m.body.version);
-        let newest = on_providers.max(self.versions_seen(key)?).unwrap_or(0);
-        Ok(newest + 1)
     }
 
     pub(crate) fn versions_seen(&self, key: &Key) -> Result<Option<u64>, StoreError> {

@@ -13,6 +13,7 @@ mod range;
 mod remove;
 mod repair;
 mod verify;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use crate::config::{WriteQuorum, DEFAULT_HEDGE_AFTER, MIN_HEDGE_AFTER};
 use crate::identity::Identity;
 use crate::replica::Replica;
 use crate::state::{RepairJournal, VersionsSeen};
+use crate::write_lock::{WriteLock, WriteLockError, WriteLocks};
 
 pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
@@ -57,6 +59,7 @@ pub struct Store {
     quorum: WriteQuorum,
     chunk_size: u64,
     hedge_after: Option<Duration>,
+    locks: WriteLocks,
 }
 
 /// How to build a [`Store`].
@@ -85,6 +88,8 @@ impl Store {
     pub fn new(parts: StoreParts) -> Self {
         let mut replicas = parts.replicas;
         replicas.sort_by_key(|r| r.settings().priority);
+        // Beside the versions record, so every store sharing a state dir shares the locks.
+        let locks = WriteLocks::new(parts.versions.state_dir());
         Self {
             replicas,
             signer: parts.signer,
@@ -94,6 +99,7 @@ impl Store {
             quorum: parts.quorum,
             chunk_size: parts.chunk_size.max(1),
             hedge_after: parts.hedge_after,
+            locks,
         }
     }
 
@@ -136,5 +142,22 @@ impl Store {
 
     fn identity(&self) -> Result<&Identity, StoreError> {
         self.identity.as_deref().ok_or(StoreError::ReadOnly)
+    }
+
+    /// This machine's write lock on `key`, held until the write's manifest is everywhere.
+    pub(crate) async fn write_lock(
+        &self,
+        key: &Key,
+        fail_if_busy: bool,
+    ) -> Result<WriteLock, StoreError> {
+        self.locks
+            .lock(&self.signer, key.as_str(), fail_if_busy)
+            .await
+            .map_err(|e| match e {
+                WriteLockError::Busy => StoreError::Busy {
+                    key: key.to_string(),
+                },
+                e => StoreError::State(e.to_string()),
+            })
     }
 }

@@ -9,6 +9,7 @@ use mirra_driver_api::{Capabilities, DriverError, Key};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use super::versions::AfterCommit;
 use super::{Failures, Store, StoreError};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
 use crate::replica::{Replica, ReplicaWriter};
@@ -112,12 +113,25 @@ impl Store {
         options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
-        let version = self.next_version_if(key, &options.condition).await?;
+        // Held until the manifest is on every provider: writers of this key on this
+        // machine take turns, so each gets its own, higher version.
+        let _lock = self.write_lock(key, options.fail_if_busy).await?;
+        // Checked before the bytes go out, so a refused write costs nothing...
+        let early = self.next_version_if(key, &options.condition).await?;
 
         let all: Vec<usize> = (0..self.replicas.len()).collect();
         let (hashed, written) = self.stream_to_replicas(&all, key, input).await;
-        let hasher = match hashed {
-            Ok(hasher) => hasher,
+        // ...and again right before the commit, which narrows the window in which a
+        // writer on another machine can slip in to the commit itself.
+        let checked = match hashed {
+            Ok(hasher) => self
+                .next_version_and_commit_order(key, &options.condition)
+                .await
+                .map(|(version, order)| (hasher, version.max(early), order)),
+            Err(e) => Err(e),
+        };
+        let (hasher, version, order) = match checked {
+            Ok(checked) => checked,
             Err(e) => {
                 abort_all(written).await;
                 return Err(e);
@@ -138,9 +152,20 @@ impl Store {
             deleted: false,
         };
         let manifest = body.sign(identity);
-        let errors = self.commit_in_turn(key, &manifest, &all, written).await;
+        // Commit in `order`, then report per provider in provider order.
+        let mut slots: Vec<Option<Result<ReplicaWriter, String>>> =
+            written.into_iter().map(Some).collect();
+        let reordered = order
+            .iter()
+            .map(|&i| slots[i].take().expect("each provider once"))
+            .collect();
+        let committed = self.commit_in_turn(key, &manifest, &order, reordered).await;
+        let mut errors = vec![None; all.len()];
+        for (&i, error) in order.iter().zip(committed) {
+            errors[i] = error;
+        }
         let outcomes = self.outcomes(errors);
-        let report = PutReport {
+        let mut report = PutReport {
             key: key.to_string(),
             version,
             size,
@@ -149,6 +174,11 @@ impl Store {
             superseded_by: None,
         };
         self.settle(key, version, &report.providers)?;
+        match self.after_commit(key, &manifest, identity).await? {
+            AfterCommit::Newest => {}
+            AfterCommit::Superseded(winner) => report.superseded_by = Some(winner),
+            AfterCommit::Republished(version) => report.version = version,
+        }
         Ok(report)
     }
 
@@ -369,7 +399,7 @@ async fn abort_all(written: Vec<Result<ReplicaWriter, String>>) {
     join_all(written.into_iter().flatten().map(ReplicaWriter::abort)).await;
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -3,6 +3,7 @@
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
+use super::versions::AfterCommit;
 use super::{PutReport, Store, StoreError, WriteCondition};
 use crate::manifest::ManifestBody;
 
@@ -26,7 +27,23 @@ impl Store {
         key: &Key,
         condition: &WriteCondition,
     ) -> Result<PutReport, StoreError> {
+        self.remove_with(key, condition, false).await
+    }
+
+    /// [`Store::remove_if`], failing with [`StoreError::Busy`] instead of waiting when
+    /// `fail_if_busy` and another write of the key is in flight on this machine.
+    ///
+    /// # Errors
+    /// As for [`Store::remove_if`], or `Busy`.
+    pub async fn remove_with(
+        &self,
+        key: &Key,
+        condition: &WriteCondition,
+        fail_if_busy: bool,
+    ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
+        // Same turn-taking as a put: see `Store::put_with`.
+        let _lock = self.write_lock(key, fail_if_busy).await?;
         let version = self.next_version_if(key, condition).await?;
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -62,13 +79,18 @@ impl Store {
             }
         }
         self.settle(key, version, &outcomes)?;
+        let (version, superseded_by) = match self.after_commit(key, &tombstone, identity).await? {
+            AfterCommit::Newest => (version, None),
+            AfterCommit::Superseded(winner) => (version, Some(winner)),
+            AfterCommit::Republished(again) => (again, None),
+        };
         Ok(PutReport {
             key: key.to_string(),
             version,
             size: 0,
             sha256: hex::encode(tombstone.body.sha256),
             providers: outcomes,
-            superseded_by: None,
+            superseded_by,
         })
     }
 }

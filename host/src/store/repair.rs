@@ -68,7 +68,18 @@ impl Store {
         Ok(report)
     }
 
+    /// Brings every provider's copy of `key` to its newest valid version, taking the
+    /// key's write lock so a repair never interleaves with a write on this machine.
     async fn repair_key(&self, key: &Key) -> Result<Vec<RepairAction>, StoreError> {
+        let _lock = self.write_lock(key, false).await?;
+        self.repair_key_locked(key).await
+    }
+
+    /// [`Store::repair_key`] for a caller that already holds the key's write lock.
+    pub(crate) async fn repair_key_locked(
+        &self,
+        key: &Key,
+    ) -> Result<Vec<RepairAction>, StoreError> {
         let check = self.check_key(key, true).await?;
         let Some(newest) = check.newest else {
             return Ok(self

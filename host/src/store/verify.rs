@@ -99,7 +99,7 @@ impl Store {
             .iter()
             .filter_map(|m| m.as_ref().ok())
             .filter(|m| seen.is_none_or(|s| m.body.version >= s))
-            .max_by_key(|m| m.body.version)
+            .max_by_key(|m| m.order_key())
             .cloned();
         if let Some(m) = &newest {
             self.record_seen(key, m.body.version)?;
@@ -114,7 +114,8 @@ impl Store {
         Ok(KeyCheck { newest, copies })
     }
 
-    async fn judge_copy(
+    /// What provider `index` holds for `key` (`held`), judged against `newest`.
+    pub(crate) async fn judge_copy(
         &self,
         index: usize,
         key: &Key,
@@ -137,6 +138,14 @@ impl Store {
         if held.body.version < newest.body.version {
             return CopyState::Stale(format!(
                 "version {} of {}",
+                held.body.version, newest.body.version
+            ));
+        }
+        // Same version, other content: two writers picked the same number and this copy
+        // holds the one that lost the tie-break.
+        if newest.outranks(&held) {
+            return CopyState::Stale(format!(
+                "version {} lost the tie-break to another version {}",
                 held.body.version, newest.body.version
             ));
         }

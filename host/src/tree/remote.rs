@@ -50,14 +50,15 @@ pub async fn remote_index(
                 .into_iter()
                 .filter_map(Result::ok)
                 .collect();
-            let newest = valid.iter().map(|m| m.body.version).max();
+            // The store's one total order: version, then signed digest.
+            let newest = valid.iter().map(Manifest::order_key).max();
             let holders = valid
                 .iter()
-                .filter(|m| Some(m.body.version) == newest)
+                .filter(|m| Some(m.order_key()) == newest)
                 .count();
             let newest = valid
                 .into_iter()
-                .find(|m| Some(m.body.version) == newest)
+                .find(|m| Some(m.order_key()) == newest)
                 .filter(|m| seen.is_none_or(|s| m.body.version >= s));
             Ok::<_, TreeError>((
                 rel,

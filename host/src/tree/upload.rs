@@ -43,6 +43,14 @@ pub async fn execute_upload(
     while let Some((key, result)) = puts.next().await {
         progress.file_done(result.is_ok());
         match result {
+            // Committed, but a concurrent write elsewhere holds the key: not in sync.
+            Ok(report) if report.superseded_by.is_some() => {
+                tally_report(&mut tallies, &report);
+                summary.failed.push(FileFailure {
+                    key,
+                    error: superseded(&report),
+                });
+            }
             Ok(report) => {
                 summary.sent += 1;
                 summary.sent_bytes += report.size;
@@ -68,6 +76,13 @@ pub async fn execute_upload(
     .buffer_unordered(options.transfers.max(1));
     while let Some((key, result)) = removes.next().await {
         match result {
+            Ok(report) if report.superseded_by.is_some() => {
+                tally_report(&mut tallies, &report);
+                summary.failed.push(FileFailure {
+                    key,
+                    error: format!("delete: {}", superseded(&report)),
+                });
+            }
             Ok(report) => {
                 summary.deleted += 1;
                 tally_report(&mut tallies, &report);
@@ -85,6 +100,14 @@ pub async fn execute_upload(
     summary.providers = tallies.into_vec();
     summary.seconds = started.elapsed().as_secs_f64();
     summary
+}
+
+fn superseded(report: &PutReport) -> String {
+    format!(
+        "written as version {}, but superseded by version {} from a concurrent writer",
+        report.version,
+        report.superseded_by.unwrap_or_default()
+    )
 }
 
 fn tally_report(tallies: &mut Tallies, report: &PutReport) {
