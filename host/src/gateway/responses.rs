@@ -46,7 +46,7 @@ pub(crate) fn json_error(status: StatusCode, body: ErrorBody) -> Response {
 pub(crate) fn store_error(err: StoreError) -> Response {
     let message = err.to_string();
     let (status, key, failures) = match err {
-        StoreError::BadKey(_) | StoreError::BadHash(_) => {
+        StoreError::BadKey(_) | StoreError::BadHash(_) | StoreError::InvalidWrite(_) => {
             (StatusCode::BAD_REQUEST, None, Vec::new())
         }
         StoreError::Deleted { key, .. } => (StatusCode::NOT_FOUND, Some(key), Vec::new()),

@@ -233,16 +233,21 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
     let report = if deleting {
         gateway.store.remove(&key).await
     } else {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                mime_guess::from_path(key.as_str())
-                    .first_or_octet_stream()
-                    .to_string()
-            });
+        let content_type = match request.headers().get(header::CONTENT_TYPE) {
+            // Not silently replaced by a guess: the client asked for something else.
+            Some(value) => match value.to_str() {
+                Ok(text) => text.to_owned(),
+                Err(_) => {
+                    return closing(error(
+                        StatusCode::BAD_REQUEST,
+                        "the Content-Type header is not ASCII text",
+                    ))
+                }
+            },
+            None => mime_guess::from_path(key.as_str())
+                .first_or_octet_stream()
+                .to_string(),
+        };
         let limit = gateway.options.max_body_bytes;
         let declared = request
             .headers()

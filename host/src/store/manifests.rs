@@ -7,7 +7,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use mirra_driver_api::{ErrorKind, Key};
 
 use super::{Failures, Store, StoreError, WriteCondition};
-use crate::manifest::{manifest_key, Manifest, MAX_MANIFEST_BYTES};
+use crate::manifest::{manifest_key, Manifest, ManifestBody, MAX_MANIFEST_BYTES};
 use crate::replica::Replica;
 
 /// Why one provider's manifest for a key cannot be used.
@@ -205,7 +205,7 @@ impl Store {
         }
         let on_providers = newest_manifest.map(|m| m.body.version);
         let newest = on_providers.max(self.versions_seen(key)?).unwrap_or(0);
-        Ok(newest + 1)
+        ManifestBody::next_version(key.as_str(), newest).map_err(StoreError::InvalidWrite)
     }
 
     pub(crate) fn versions_seen(&self, key: &Key) -> Result<Option<u64>, StoreError> {

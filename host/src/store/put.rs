@@ -112,6 +112,7 @@ impl Store {
         options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
+        self.check_write(key, &options.content_type, options.mtime_ns)?;
         let version = self.next_version_if(key, &options.condition).await?;
 
         let all: Vec<usize> = (0..self.replicas.len()).collect();

@@ -27,6 +27,7 @@ impl Store {
         condition: &WriteCondition,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
+        self.check_write(key, "", None)?;
         let version = self.next_version_if(key, condition).await?;
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
