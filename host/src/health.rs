@@ -3,6 +3,11 @@
 //! A provider that fails `failures` calls in a row is skipped (its breaker opens) until
 //! `cooldown` has passed; then one probe call is let through (half-open), and its
 //! outcome closes the breaker or opens it again for twice as long, up to a minute.
+//!
+//! A provider that answers promptly with bytes that do not verify (a junk manifest, a
+//! corrupt or short chunk) is no healthier than one that does not answer: such answers
+//! count in a streak of their own that only a verified answer ends, and open the
+//! breaker the same way, so a lying provider is soon skipped.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -12,6 +17,9 @@ const LATENCY_WINDOW: usize = 64;
 const MAX_COOLDOWN: Duration = Duration::from_secs(60);
 /// Weight of the newest sample in the moving average.
 const EWMA_ALPHA: f64 = 0.2;
+/// The latency sample an answer that failed verification counts as: it was no answer,
+/// so it must not make the provider look fast.
+const BAD_ANSWER_PENALTY_MS: f64 = 1000.0;
 
 /// Where a provider's breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +59,8 @@ pub struct BreakerPolicy {
 
 struct State {
     consecutive_failures: u32,
+    /// Answers in a row that failed verification; transport successes do not end it.
+    bad_answers: u32,
     open_until: Option<Instant>,
     cooldown: Duration,
     probing: bool,
@@ -83,6 +93,7 @@ impl Health {
             policy,
             state: Mutex::new(State {
                 consecutive_failures: 0,
+                bad_answers: 0,
                 open_until: None,
                 cooldown: policy.cooldown,
                 probing: false,
@@ -146,6 +157,38 @@ impl Health {
         } else if s.consecutive_failures >= self.policy.failures.max(1) && s.open_until.is_none() {
             s.open_until = Some(now + s.cooldown);
         }
+    }
+
+    /// Records an answer that arrived but failed verification (invalid manifest, corrupt
+    /// or short chunk, a listing that does not advance): a failure like a transport
+    /// error, whatever the transport said.
+    pub fn record_bad_answer(&self, error: &str) {
+        self.record_bad_answer_at(error, Instant::now());
+    }
+
+    fn record_bad_answer_at(&self, error: &str, now: Instant) {
+        let mut s = self.lock();
+        s.bad_answers = s.bad_answers.saturating_add(1);
+        // The transport success recorded for the same call reset the failure count; the
+        // streak of bad answers restores it.
+        s.consecutive_failures = s.consecutive_failures.max(s.bad_answers);
+        s.last_error = Some(error.to_owned());
+        s.ewma = Some(
+            s.ewma
+                .map_or(BAD_ANSWER_PENALTY_MS, |e| e + EWMA_ALPHA * (BAD_ANSWER_PENALTY_MS - e)),
+        );
+        if s.probing {
+            s.probing = false;
+            s.cooldown = (s.cooldown * 2).min(MAX_COOLDOWN);
+            s.open_until = Some(now + s.cooldown);
+        } else if s.consecutive_failures >= self.policy.failures.max(1) && s.open_until.is_none() {
+            s.open_until = Some(now + s.cooldown);
+        }
+    }
+
+    /// Records an answer that verified: ends a streak of bad answers.
+    pub fn record_verified(&self) {
+        self.lock().bad_answers = 0;
     }
 
     /// The 95th percentile latency of recent successful calls, once there are a few.
@@ -247,6 +290,38 @@ mod tests {
             health.admit_at(t1 + Duration::from_millis(2000)),
             Admission::Probe
         );
+    }
+
+    #[test]
+    fn bad_answers_open_the_breaker_though_each_call_succeeded() {
+        let health = Health::new(policy(1000));
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            health.record_success(Duration::from_millis(1));
+            health.record_bad_answer_at("invalid manifest", t0);
+            assert_eq!(health.admit_at(t0), Admission::Call);
+        }
+        health.record_success(Duration::from_millis(1));
+        health.record_bad_answer_at("invalid manifest", t0);
+        assert_eq!(health.admit_at(t0), Admission::Refused);
+        assert_eq!(
+            health.snapshot().last_error.as_deref(),
+            Some("invalid manifest")
+        );
+        assert!(health.ewma().unwrap() > 100.0, "junk is not a fast answer");
+    }
+
+    #[test]
+    fn a_verified_answer_ends_the_streak() {
+        let health = Health::new(policy(1000));
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            health.record_success(Duration::from_millis(1));
+            health.record_bad_answer_at("corrupt", t0);
+            health.record_success(Duration::from_millis(1));
+            health.record_verified();
+        }
+        assert_eq!(health.admit_at(t0), Admission::Call);
     }
 
     #[test]
