@@ -582,7 +582,7 @@ async fn no_valid_copy_anywhere_is_a_502_naming_each_provider() {
     named.sort_unstable();
     assert_eq!(named, ["disk-a", "disk-b", "disk-c"]);
     assert!(
-        failures.iter().all(|f| f["reason"] == "chunk 0 corrupt"),
+        failures.iter().all(|f| f["reason"] == "corrupt"),
         "{body}"
     );
 }

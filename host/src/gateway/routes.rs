@@ -201,7 +201,19 @@ async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -
     if head_only {
         return (status, response_headers, Body::empty()).into_response();
     }
-    match body::verified(gateway, key, head, start, end).await {
+    let memory = gateway.store.range_memory(&head.manifest);
+    let Some(reservation) = gateway.budget.reserve(memory).await else {
+        tracing::warn!(key = %key, memory, "memory budget for reads spent; answering 503");
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is serving as many reads as its memory budget allows; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    match body::verified(gateway, key, head, start, end, reservation).await {
         Ok(body) => (status, response_headers, body).into_response(),
         Err(e) => store_error(e),
     }
