@@ -5,9 +5,12 @@
 //! outcome closes the breaker or opens it again for twice as long, up to a minute.
 //!
 //! A provider that answers promptly with bytes that do not verify (a junk manifest, a
-//! corrupt or short chunk) is no healthier than one that does not answer: such answers
-//! count in a streak of their own that only a verified answer ends, and open the
-//! breaker the same way, so a lying provider is soon skipped.
+//! corrupt or short chunk) is no healthier than one that does not answer. Its answers
+//! are judged after the transport call has already counted as a success, so they are
+//! kept apart: when `failures` of its last `2 × failures` judged answers were bad, the
+//! breaker opens as for transport errors. A provider that lies about some things and
+//! not others (junk manifests, good chunks) is caught too; one bad chunk among many is
+//! not enough.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -59,8 +62,8 @@ pub struct BreakerPolicy {
 
 struct State {
     consecutive_failures: u32,
-    /// Answers in a row that failed verification; transport successes do not end it.
-    bad_answers: u32,
+    /// The last judged answers, newest in bit 0: 1 for one that failed verification.
+    judged: u64,
     open_until: Option<Instant>,
     cooldown: Duration,
     probing: bool,
@@ -93,7 +96,7 @@ impl Health {
             policy,
             state: Mutex::new(State {
                 consecutive_failures: 0,
-                bad_answers: 0,
+                judged: 0,
                 open_until: None,
                 cooldown: policy.cooldown,
                 probing: false,
@@ -168,10 +171,11 @@ impl Health {
 
     fn record_bad_answer_at(&self, error: &str, now: Instant) {
         let mut s = self.lock();
-        s.bad_answers = s.bad_answers.saturating_add(1);
+        s.judged = (s.judged << 1) | 1;
         // The transport success recorded for the same call reset the failure count; the
-        // streak of bad answers restores it.
-        s.consecutive_failures = s.consecutive_failures.max(s.bad_answers);
+        // bad answers among the recent ones restore it.
+        let bad = (s.judged & self.judged_window()).count_ones();
+        s.consecutive_failures = s.consecutive_failures.max(bad);
         s.last_error = Some(error.to_owned());
         s.ewma = Some(
             s.ewma
@@ -186,9 +190,16 @@ impl Health {
         }
     }
 
-    /// Records an answer that verified: ends a streak of bad answers.
+    /// Records an answer that verified.
     pub fn record_verified(&self) {
-        self.lock().bad_answers = 0;
+        let mut s = self.lock();
+        s.judged <<= 1;
+    }
+
+    /// The mask of judged answers that count: the last `2 × failures` (at most 64).
+    fn judged_window(&self) -> u64 {
+        let len = self.policy.failures.max(1).saturating_mul(2).min(64);
+        u64::MAX >> (64 - len)
     }
 
     /// The 95th percentile latency of recent successful calls, once there are a few.
@@ -312,16 +323,27 @@ mod tests {
     }
 
     #[test]
-    fn a_verified_answer_ends_the_streak() {
+    fn a_provider_lying_half_the_time_is_caught_and_a_rare_bad_answer_is_not() {
         let health = Health::new(policy(1000));
         let t0 = Instant::now();
-        for _ in 0..5 {
+        for _ in 0..3 {
             health.record_success(Duration::from_millis(1));
-            health.record_bad_answer_at("corrupt", t0);
+            health.record_bad_answer_at("invalid manifest", t0);
             health.record_success(Duration::from_millis(1));
             health.record_verified();
         }
-        assert_eq!(health.admit_at(t0), Admission::Call);
+        assert_eq!(health.admit_at(t0), Admission::Refused, "3 bad of the last 6");
+
+        let health = Health::new(policy(1000));
+        for round in 0..20 {
+            health.record_success(Duration::from_millis(1));
+            if round % 7 == 0 {
+                health.record_bad_answer_at("chunk 0 corrupt", t0);
+            } else {
+                health.record_verified();
+            }
+        }
+        assert_eq!(health.admit_at(t0), Admission::Call, "1 bad in 7");
     }
 
     #[test]

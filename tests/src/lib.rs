@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 pub mod cli;
+pub mod serve;
 
 /// What `cargo build --workspace` produced: cdylibs by package name, binaries by name.
 struct Artifacts {
