@@ -177,10 +177,9 @@ impl Health {
         let bad = (s.judged & self.judged_window()).count_ones();
         s.consecutive_failures = s.consecutive_failures.max(bad);
         s.last_error = Some(error.to_owned());
-        s.ewma = Some(
-            s.ewma
-                .map_or(BAD_ANSWER_PENALTY_MS, |e| e + EWMA_ALPHA * (BAD_ANSWER_PENALTY_MS - e)),
-        );
+        s.ewma = Some(s.ewma.map_or(BAD_ANSWER_PENALTY_MS, |e| {
+            e + EWMA_ALPHA * (BAD_ANSWER_PENALTY_MS - e)
+        }));
         if s.probing {
             s.probing = false;
             s.cooldown = (s.cooldown * 2).min(MAX_COOLDOWN);
@@ -332,7 +331,11 @@ mod tests {
             health.record_success(Duration::from_millis(1));
             health.record_verified();
         }
-        assert_eq!(health.admit_at(t0), Admission::Refused, "3 bad of the last 6");
+        assert_eq!(
+            health.admit_at(t0),
+            Admission::Refused,
+            "3 bad of the last 6"
+        );
 
         let health = Health::new(policy(1000));
         for round in 0..20 {

@@ -489,8 +489,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_listing_whose_cursor_does_not_advance_ends_with_an_error_naming_the_provider()
-    {
+    async fn a_listing_whose_cursor_does_not_advance_ends_with_an_error_naming_the_provider() {
         let (replica, _) = replica(1);
         let err = tokio::time::timeout(Duration::from_secs(10), replica.list_all(""))
             .await

@@ -249,10 +249,11 @@ impl RepairJournal {
         let listing = match fs::read_dir(&self.dir) {
             Ok(listing) => listing,
             // No journal could be kept there, so nothing was journaled.
-            Err(e) if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
             {
                 return Ok(entries)
             }
@@ -467,7 +468,10 @@ mod tests {
         assert_eq!(versions.get(&who, "k").unwrap(), None);
         versions.record(&who, "k", 3).unwrap();
         assert_eq!(journal.list().unwrap(), Vec::new());
-        assert!(journal.add("a", "k").is_err(), "a write that needs it fails");
+        assert!(
+            journal.add("a", "k").is_err(),
+            "a write that needs it fails"
+        );
     }
 
     #[test]

@@ -124,7 +124,11 @@ async fn refused_writes_store_nothing(s3: &S3Server) {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{content_type:?}");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{content_type:?}"
+        );
         let body = response.text().await.unwrap();
         assert!(body.contains("content_type"), "{body}");
     }
@@ -327,7 +331,11 @@ async fn a_provider_serving_junk_manifests_is_skipped_and_health_says_so() {
     for _ in 0..6 {
         let response = http.get(server.url("obj.bin")).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert_eq!(response.bytes().await.unwrap(), data, "served by the others");
+        assert_eq!(
+            response.bytes().await.unwrap(),
+            data,
+            "served by the others"
+        );
     }
     let health: serde_json::Value = http
         .get(server.url("_health"))
@@ -383,7 +391,8 @@ fn an_unwritable_state_dir_still_serves_verified_reads() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(std::fs::read(&out).unwrap(), data);
     assert!(
-        run.stderr.contains("rollback protection is not being recorded"),
+        run.stderr
+            .contains("rollback protection is not being recorded"),
         "{}",
         run.stderr
     );
@@ -438,11 +447,19 @@ fn repair_skips_an_unparsable_journal_entry_and_repairs_the_rest() {
     env.run(&["put", file.to_str().unwrap(), "obj.bin"]).ok();
     let journal = env.home().join("state/mirra/repair");
     std::fs::create_dir_all(&journal).unwrap();
-    std::fs::write(journal.join("0bad.json"), "{\"provider\": \"disk-b\", \"key\":").unwrap();
+    std::fs::write(
+        journal.join("0bad.json"),
+        "{\"provider\": \"disk-b\", \"key\":",
+    )
+    .unwrap();
     let missing = env.provider_root("disk-b").join("obj.bin");
     std::fs::remove_file(&missing).unwrap();
     let run = env.run(&["repair"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout_text(), run.stderr);
     assert!(run.stderr.contains("0bad.json"), "{}", run.stderr);
-    assert_eq!(std::fs::read(&missing).unwrap(), data, "the rest was repaired");
+    assert_eq!(
+        std::fs::read(&missing).unwrap(),
+        data,
+        "the rest was repaired"
+    );
 }

@@ -22,7 +22,7 @@ use crate::store::{ObjectHead, RangeReport, StoreError};
 
 /// Bytes buffered between the read task and the response: enough to keep the socket
 /// busy while the next chunk is fetched, small next to a chunk.
-const PIPE_BYTES: usize = 256 * 1024;
+pub(super) const PIPE_BYTES: usize = 256 * 1024;
 
 type Outcome = Result<RangeReport, StoreError>;
 

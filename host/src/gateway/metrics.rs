@@ -275,7 +275,10 @@ mod tests {
         }
         metrics.request("GET", 200);
         let text = metrics.render(&[]);
-        assert!(text.contains("method=\"other\",status=\"405\"} 1000\n"), "{text}");
+        assert!(
+            text.contains("method=\"other\",status=\"405\"} 1000\n"),
+            "{text}"
+        );
         assert!(text.len() < 4096, "{} bytes", text.len());
     }
 

@@ -169,9 +169,15 @@ mod tests {
     #[tokio::test]
     async fn server_errors_name_providers_and_classes_only() {
         let mut failures = Failures::default();
-        failures.add("a", "chunk 0: /srv/mirra/a/obj: Permission denied (os error 13)");
+        failures.add(
+            "a",
+            "chunk 0: /srv/mirra/a/obj: Permission denied (os error 13)",
+        );
         failures.add("b", "chunk 0 corrupt");
-        failures.add("c", "invalid manifest: manifest for \"k\" is not valid JSON");
+        failures.add(
+            "c",
+            "invalid manifest: manifest for \"k\" is not valid JSON",
+        );
         failures.add("d", "not found");
         failures.add("e", "http://user:secret@127.0.0.1:9/x: connection refused");
         let response = store_error(StoreError::NoValidCopy {
@@ -190,7 +196,10 @@ mod tests {
         for secret in ["/srv", "secret", "127.0.0.1", "os error", "JSON"] {
             assert!(!text.contains(secret), "{secret:?} leaked: {text}");
         }
-        assert!(text.contains("\"provider\":\"e\",\"reason\":\"unavailable\""), "{text}");
+        assert!(
+            text.contains("\"provider\":\"e\",\"reason\":\"unavailable\""),
+            "{text}"
+        );
     }
 
     #[test]

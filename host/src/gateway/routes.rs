@@ -201,7 +201,8 @@ async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -
     if head_only {
         return (status, response_headers, Body::empty()).into_response();
     }
-    let memory = gateway.store.range_memory(&head.manifest);
+    // The chunks the read holds, and the pipe between it and the response.
+    let memory = gateway.store.range_memory(&head.manifest) + body::PIPE_BYTES as u64;
     let Some(reservation) = gateway.budget.reserve(memory).await else {
         tracing::warn!(key = %key, memory, "memory budget for reads spent; answering 503");
         let mut response = error(

@@ -279,10 +279,12 @@ impl ManifestBody {
     /// # Errors
     /// `Invalid` when `version` is `u64::MAX`.
     pub fn next_version(key: &str, version: u64) -> Result<u64, ManifestError> {
-        version.checked_add(1).ok_or_else(|| ManifestError::Invalid {
-            key: key.to_owned(),
-            reason: format!("version {version} has no successor"),
-        })
+        version
+            .checked_add(1)
+            .ok_or_else(|| ManifestError::Invalid {
+                key: key.to_owned(),
+                reason: format!("version {version} has no successor"),
+            })
     }
 
     /// The number of chunks.

@@ -351,7 +351,10 @@ fn writes_are_checked_by_the_rules_readers_apply() {
     // A key whose storage key would be too long could be signed but never read.
     let near_limit = "k".repeat(mirra_driver_api::MAX_KEY_LEN - 5);
     assert!(ManifestBody::check_write(&near_limit, 1, 1 << 20, "", None).is_err());
-    assert!(ManifestBody::check_write("k", 1, 0, "", None).is_err(), "chunk size 0");
+    assert!(
+        ManifestBody::check_write("k", 1, 0, "", None).is_err(),
+        "chunk size 0"
+    );
 }
 
 #[test]
