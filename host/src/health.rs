@@ -325,11 +325,14 @@ mod tests {
     fn a_provider_lying_half_the_time_is_caught_and_a_rare_bad_answer_is_not() {
         let health = Health::new(policy(1000));
         let t0 = Instant::now();
-        for _ in 0..3 {
+        // Junk manifests, good chunks: bad, good, bad, good, bad.
+        for round in 0..5 {
             health.record_success(Duration::from_millis(1));
-            health.record_bad_answer_at("invalid manifest", t0);
-            health.record_success(Duration::from_millis(1));
-            health.record_verified();
+            if round % 2 == 0 {
+                health.record_bad_answer_at("invalid manifest", t0);
+            } else {
+                health.record_verified();
+            }
         }
         assert_eq!(
             health.admit_at(t0),
