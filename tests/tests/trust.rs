@@ -356,6 +356,9 @@ async fn a_provider_serving_junk_manifests_is_skipped_and_health_says_so() {
             .unwrap()
     };
     assert_eq!(breaker("disk-a"), "open", "{health}");
+    let disk_a = &health["providers"][0];
+    assert_eq!(disk_a["name"], "disk-a");
+    assert_eq!(disk_a["failing"], "corrupt", "{health}");
     assert_eq!(breaker("disk-b"), "closed", "{health}");
     assert_eq!(health["status"], "ok");
     let metrics = http
