@@ -316,7 +316,9 @@ async fn a_provider_serving_junk_manifests_is_skipped_and_health_says_so() {
             }
         })
         .collect();
-    env.write_config("breaker_cooldown = \"10m\"", &disks);
+    // No hedging: under load the 16 MiB junk can take longer than a hedge delay, and a
+    // manifest fetch that lost to a hedge is dropped before it is judged.
+    env.write_config("breaker_cooldown = \"10m\"\nhedge_after = \"60s\"", &disks);
     let data = bytes(300_000, 5);
     let file = env.file("obj.bin", &data);
     env.run(&["put", file.to_str().unwrap(), "obj.bin"]).ok();
