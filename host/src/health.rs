@@ -3,6 +3,14 @@
 //! A provider that fails `failures` calls in a row is skipped (its breaker opens) until
 //! `cooldown` has passed; then one probe call is let through (half-open), and its
 //! outcome closes the breaker or opens it again for twice as long, up to a minute.
+//!
+//! A provider that answers promptly with bytes that do not verify (a junk manifest, a
+//! corrupt or short chunk) is no healthier than one that does not answer. Its answers
+//! are judged after the transport call has already counted as a success, so they are
+//! kept apart: when `failures` of its last `2 × failures` judged answers were bad, the
+//! breaker opens as for transport errors. A provider that lies about some things and
+//! not others (junk manifests, good chunks) is caught too; one bad chunk among many is
+//! not enough.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -12,6 +20,9 @@ const LATENCY_WINDOW: usize = 64;
 const MAX_COOLDOWN: Duration = Duration::from_secs(60);
 /// Weight of the newest sample in the moving average.
 const EWMA_ALPHA: f64 = 0.2;
+/// The latency sample an answer that failed verification counts as: it was no answer,
+/// so it must not make the provider look fast.
+const BAD_ANSWER_PENALTY_MS: f64 = 1000.0;
 
 /// Where a provider's breaker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -51,6 +62,8 @@ pub struct BreakerPolicy {
 
 struct State {
     consecutive_failures: u32,
+    /// The last judged answers, newest in bit 0: 1 for one that failed verification.
+    judged: u64,
     open_until: Option<Instant>,
     cooldown: Duration,
     probing: bool,
@@ -83,6 +96,7 @@ impl Health {
             policy,
             state: Mutex::new(State {
                 consecutive_failures: 0,
+                judged: 0,
                 open_until: None,
                 cooldown: policy.cooldown,
                 probing: false,
@@ -146,6 +160,45 @@ impl Health {
         } else if s.consecutive_failures >= self.policy.failures.max(1) && s.open_until.is_none() {
             s.open_until = Some(now + s.cooldown);
         }
+    }
+
+    /// Records an answer that arrived but failed verification (invalid manifest, corrupt
+    /// or short chunk, a listing that does not advance): a failure like a transport
+    /// error, whatever the transport said.
+    pub fn record_bad_answer(&self, error: &str) {
+        self.record_bad_answer_at(error, Instant::now());
+    }
+
+    fn record_bad_answer_at(&self, error: &str, now: Instant) {
+        let mut s = self.lock();
+        s.judged = (s.judged << 1) | 1;
+        // The transport success recorded for the same call reset the failure count; the
+        // bad answers among the recent ones restore it.
+        let bad = (s.judged & self.judged_window()).count_ones();
+        s.consecutive_failures = s.consecutive_failures.max(bad);
+        s.last_error = Some(error.to_owned());
+        s.ewma = Some(s.ewma.map_or(BAD_ANSWER_PENALTY_MS, |e| {
+            e + EWMA_ALPHA * (BAD_ANSWER_PENALTY_MS - e)
+        }));
+        if s.probing {
+            s.probing = false;
+            s.cooldown = (s.cooldown * 2).min(MAX_COOLDOWN);
+            s.open_until = Some(now + s.cooldown);
+        } else if s.consecutive_failures >= self.policy.failures.max(1) && s.open_until.is_none() {
+            s.open_until = Some(now + s.cooldown);
+        }
+    }
+
+    /// Records an answer that verified.
+    pub fn record_verified(&self) {
+        let mut s = self.lock();
+        s.judged <<= 1;
+    }
+
+    /// The mask of judged answers that count: the last `2 × failures` (at most 64).
+    fn judged_window(&self) -> u64 {
+        let len = self.policy.failures.max(1).saturating_mul(2).min(64);
+        u64::MAX >> (64 - len)
     }
 
     /// The 95th percentile latency of recent successful calls, once there are a few.
@@ -247,6 +300,56 @@ mod tests {
             health.admit_at(t1 + Duration::from_millis(2000)),
             Admission::Probe
         );
+    }
+
+    #[test]
+    fn bad_answers_open_the_breaker_though_each_call_succeeded() {
+        let health = Health::new(policy(1000));
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            health.record_success(Duration::from_millis(1));
+            health.record_bad_answer_at("invalid manifest", t0);
+            assert_eq!(health.admit_at(t0), Admission::Call);
+        }
+        health.record_success(Duration::from_millis(1));
+        health.record_bad_answer_at("invalid manifest", t0);
+        assert_eq!(health.admit_at(t0), Admission::Refused);
+        assert_eq!(
+            health.snapshot().last_error.as_deref(),
+            Some("invalid manifest")
+        );
+        assert!(health.ewma().unwrap() > 100.0, "junk is not a fast answer");
+    }
+
+    #[test]
+    fn a_provider_lying_half_the_time_is_caught_and_a_rare_bad_answer_is_not() {
+        let health = Health::new(policy(1000));
+        let t0 = Instant::now();
+        // Junk manifests, good chunks: bad, good, bad, good, bad.
+        for round in 0..5 {
+            health.record_success(Duration::from_millis(1));
+            if round % 2 == 0 {
+                health.record_bad_answer_at("invalid manifest", t0);
+            } else {
+                health.record_verified();
+            }
+        }
+        assert_eq!(
+            health.admit_at(t0),
+            Admission::Refused,
+            "3 bad of the last 6"
+        );
+
+        let health = Health::new(policy(1000));
+        for round in 0..20 {
+            health.record_success(Duration::from_millis(1));
+            if round % 7 == 0 {
+                health.record_bad_answer_at("chunk 0 corrupt", t0);
+            } else {
+                health.record_verified();
+            }
+        }
+        assert_eq!(health.admit_at(t0), Admission::Call, "1 bad in 7");
     }
 
     #[test]

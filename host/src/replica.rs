@@ -308,13 +308,27 @@ impl Replica {
     }
 
     /// Every key under `prefix`, following cursors.
+    ///
+    /// # Errors
+    /// The driver's error, or `Other` naming the provider when a cursor comes back that
+    /// was already followed: a listing that does not advance would never end (and it
+    /// counts against the provider's health).
     pub async fn list_all(&self, prefix: &str) -> DriverResult<Vec<(String, u64)>> {
         let mut out = Vec::new();
         let mut cursor = None;
+        let mut followed = std::collections::HashSet::new();
         loop {
             let page = self.list(prefix, cursor, 1000).await?;
             out.extend(page.entries.into_iter().map(|e| (e.key, e.size)));
             match page.next_cursor {
+                Some(next) if !followed.insert(next.clone()) => {
+                    let reason = format!(
+                        "provider {}: listing cursor does not advance (returned {next:?} again)",
+                        self.name()
+                    );
+                    self.health.record_bad_answer(&reason);
+                    return Err(DriverError::other(reason));
+                }
                 Some(next) => cursor = Some(next),
                 None => return Ok(out),
             }
@@ -462,6 +476,31 @@ mod tests {
             buf[..n].copy_from_slice(&rest[..n]);
             Ok(n)
         }
+        /// A hostile listing: one entry and the same cursor on every page.
+        fn list(&self, _: &str, _: Option<&str>, _: u32) -> DriverResult<ListPage> {
+            Ok(ListPage {
+                entries: vec![mirra_driver_api::ListEntry {
+                    key: "a".into(),
+                    size: 1,
+                }],
+                next_cursor: Some("a".into()),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_listing_whose_cursor_does_not_advance_ends_with_an_error_naming_the_provider() {
+        let (replica, _) = replica(1);
+        let err = tokio::time::timeout(Duration::from_secs(10), replica.list_all(""))
+            .await
+            .expect("the listing ended")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("provider fixed")
+                && err.to_string().contains("does not advance"),
+            "{err}"
+        );
+        assert_eq!(replica.health_record().snapshot().consecutive_failures, 1);
     }
 
     fn replica(len: usize) -> (Replica, Arc<Fixed>) {

@@ -14,7 +14,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use secp256k1::PublicKey;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,20 @@ pub enum StateError {
     },
 }
 
+/// Whether `error` says the state directory cannot take writes (as opposed to holding
+/// something wrong), the case in which recording degrades instead of failing.
+fn unwritable(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::PermissionDenied
+            | io::ErrorKind::ReadOnlyFilesystem
+            | io::ErrorKind::StorageFull
+            | io::ErrorKind::QuotaExceeded
+            | io::ErrorKind::NotFound
+            | io::ErrorKind::NotADirectory
+    )
+}
+
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
     move |source| StateError::Io {
         path: path.to_path_buf(),
@@ -51,28 +66,68 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> StateError + '_ {
 }
 
 /// The newest manifest version seen per (signer, key): what makes rollbacks detectable.
+///
+/// A state directory that cannot be written (read-only, full, not ours) degrades the
+/// record instead of failing reads: what is already recorded is still enforced, new
+/// versions are not recorded, and a warning says rollback protection is not being kept.
 #[derive(Debug, Clone)]
 pub struct VersionsSeen {
     dir: PathBuf,
+    warned: Arc<AtomicBool>,
 }
 
 impl VersionsSeen {
-    /// The record under `<state_dir>/versions`, created if missing.
+    /// The record under `<state_dir>/versions`, created if missing (when it cannot be
+    /// created, reads still work, unrecorded: see the type's documentation).
     pub fn open(state_dir: &Path) -> Result<VersionsSeen, StateError> {
         let dir = state_dir.join("versions");
-        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-        Ok(VersionsSeen { dir })
+        let record = VersionsSeen {
+            dir: dir.clone(),
+            warned: Arc::new(AtomicBool::new(false)),
+        };
+        if let Err(e) = fs::create_dir_all(&dir) {
+            record.degrade(&io_error(&dir)(e));
+        }
+        Ok(record)
     }
 
-    /// The newest version recorded for `key` signed by `signer`, if any.
+    /// Warns, once per record, that versions seen are not being recorded.
+    fn degrade(&self, error: &StateError) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "rollback protection is not being recorded ({error}); reads still verify every byte, but a provider rolled back to an older signed version would not be noticed"
+            );
+        }
+    }
+
+    /// The newest version recorded for `key` signed by `signer`, if any; none (with the
+    /// warning) when the record cannot be read at all.
     pub fn get(&self, signer: &PublicKey, key: &str) -> Result<Option<u64>, StateError> {
         let entry = self.entry_dir(signer, key);
-        Ok(recorded_versions(&entry)?.into_iter().max())
+        match recorded_versions(&entry) {
+            Ok(versions) => Ok(versions.into_iter().max()),
+            Err(StateError::Io { path, source }) if unwritable(&source) => {
+                self.degrade(&StateError::Io { path, source });
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Records that `version` of `key` by `signer` was seen; a lower version than the
-    /// one recorded changes nothing.
+    /// one recorded changes nothing. When the state directory cannot be written, warns
+    /// (once) and carries on: a read must not fail for want of local disk.
     pub fn record(&self, signer: &PublicKey, key: &str, version: u64) -> Result<(), StateError> {
+        match self.try_record(signer, key, version) {
+            Err(StateError::Io { path, source }) if unwritable(&source) => {
+                self.degrade(&StateError::Io { path, source });
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn try_record(&self, signer: &PublicKey, key: &str, version: u64) -> Result<(), StateError> {
         let entry = self.entry_dir(signer, key);
         if self
             .get(signer, key)?
@@ -153,10 +208,14 @@ struct JournalEntry {
 }
 
 impl RepairJournal {
-    /// The journal under `<state_dir>/repair`, created if missing.
+    /// The journal under `<state_dir>/repair`, created if missing. A directory that
+    /// cannot be created is not an error here: reads never touch the journal, and a
+    /// write that needs it reports the failure then.
     pub fn open(state_dir: &Path) -> Result<RepairJournal, StateError> {
         let dir = state_dir.join("repair");
-        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        if let Err(e) = fs::create_dir_all(&dir) {
+            tracing::debug!("repair journal {}: {e}", dir.display());
+        }
         Ok(RepairJournal { dir })
     }
 
@@ -167,6 +226,7 @@ impl RepairJournal {
             key: key.to_string(),
         };
         let bytes = serde_json::to_vec(&entry).expect("two strings serialize");
+        fs::create_dir_all(&self.dir).map_err(io_error(&self.dir))?;
         write_atomically(&self.entry_path(provider, key), &bytes)
     }
 
@@ -186,10 +246,25 @@ impl RepairJournal {
         path.try_exists().map_err(io_error(&path))
     }
 
-    /// Every entry as `(provider, key)`, sorted.
+    /// Every entry as `(provider, key)`, sorted. An entry that does not parse is
+    /// reported (a warning naming the file) and skipped: one damaged file must not stop
+    /// the repair of all the others.
     pub fn list(&self) -> Result<Vec<(String, String)>, StateError> {
         let mut entries = Vec::new();
-        for item in fs::read_dir(&self.dir).map_err(io_error(&self.dir))? {
+        let listing = match fs::read_dir(&self.dir) {
+            Ok(listing) => listing,
+            // No journal could be kept there, so nothing was journaled.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(entries)
+            }
+            Err(e) => return Err(io_error(&self.dir)(e)),
+        };
+        for item in listing {
             let path = item.map_err(io_error(&self.dir))?.path();
             let is_entry = path.extension().is_some_and(|e| e == "json")
                 && !path
@@ -204,12 +279,16 @@ impl RepairJournal {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_error(&path)(e)),
             };
-            let entry: JournalEntry =
-                serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-            entries.push((entry.provider, entry.key));
+            match serde_json::from_slice::<JournalEntry>(&bytes) {
+                Ok(entry) => entries.push((entry.provider, entry.key)),
+                Err(e) => tracing::warn!(
+                    "{}; skipping it (a full `mirra repair` still finds what it was about)",
+                    StateError::Corrupt {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    }
+                ),
+            }
         }
         entries.sort();
         Ok(entries)
@@ -369,10 +448,35 @@ mod tests {
             journal.list().unwrap(),
             vec![("a".to_string(), "k".to_string())]
         );
+        // One damaged entry is skipped (and reported), not fatal to the rest.
         fs::write(repair_dir.join("bad.json"), "{").unwrap();
-        let err = journal.list().unwrap_err();
-        assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
-        assert!(err.to_string().contains("bad.json"), "{err}");
+        journal.add("b", "k2").unwrap();
+        assert_eq!(
+            journal.list().unwrap(),
+            vec![
+                ("a".to_string(), "k".to_string()),
+                ("b".to_string(), "k2".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_state_dir_that_cannot_be_created_degrades_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the state directory should be: nothing can be created under it,
+        // whoever runs the test (root included).
+        let blocked = dir.path().join("state");
+        fs::write(&blocked, "not a directory").unwrap();
+        let versions = VersionsSeen::open(&blocked).unwrap();
+        let journal = RepairJournal::open(&blocked).unwrap();
+        let who = signer();
+        assert_eq!(versions.get(&who, "k").unwrap(), None);
+        versions.record(&who, "k", 3).unwrap();
+        assert_eq!(journal.list().unwrap(), Vec::new());
+        assert!(
+            journal.add("a", "k").is_err(),
+            "a write that needs it fails"
+        );
     }
 
     #[test]

@@ -90,6 +90,29 @@ impl Globals {
                 .map(|i| i.public_key())
                 .expect("identity loaded when no --pubkey"),
         };
+        self.store_from(config, signer, identity)
+    }
+
+    /// A store that cannot sign: with `pubkey` the key file is never opened; without it
+    /// only the public key is taken from it and the secret is dropped before anything
+    /// is served, so a read-only server never holds the owner's secret.
+    pub fn open_read_only_store(&self, pubkey: Option<&str>) -> anyhow::Result<Store> {
+        let config = self.load_config()?;
+        let signer = match pubkey {
+            Some(text) => parse_public_key(text)?,
+            None => Identity::load(&config.identity.key_file)
+                .context("reading the owner's public key (pass --pubkey to not read the key file)")?
+                .public_key(),
+        };
+        self.store_from(config, signer, None)
+    }
+
+    fn store_from(
+        &self,
+        config: Config,
+        signer: PublicKey,
+        identity: Option<Arc<Identity>>,
+    ) -> anyhow::Result<Store> {
         let replicas = open_replicas(&config, &Loader::default())?;
         let state_dir = default_state_dir();
         Ok(Store::new(StoreParts {

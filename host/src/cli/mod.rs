@@ -155,6 +155,10 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || cause.is::<crate::loader::LoaderError>()
             || cause.is::<crate::zonefile::ZoneFileError>()
             || matches!(
+                cause.downcast_ref::<crate::store::StoreError>(),
+                Some(crate::store::StoreError::InvalidWrite(_))
+            )
+            || matches!(
                 cause.downcast_ref::<crate::tree::TreeError>(),
                 Some(
                     crate::tree::TreeError::BadPrefix { .. }

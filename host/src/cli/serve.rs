@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::context::Globals;
 use crate::config::{parse_duration, parse_size};
-use crate::gateway::{Gateway, GatewayOptions};
+use crate::gateway::{default_budget_bytes, Gateway, GatewayOptions};
 
 /// Serve objects over plain HTTP: GET/HEAD with Range and ETag, read from whichever
 /// provider answers and verified chunk by chunk; PUT/DELETE with `--writable` and a
@@ -27,9 +27,18 @@ pub struct ServeCmd {
     /// http(s) URL), with no config, as `mirra lookup` reads.
     #[arg(long, value_name = "FILE|URL")]
     zonefile: Option<String>,
-    /// With --zonefile: verify against this public key (hex) instead of the zone file's.
-    #[arg(long, value_name = "HEX", requires = "zonefile")]
+    /// Verify against this public key (hex): with --zonefile instead of the zone file's;
+    /// without it, a read-only gateway then never opens the owner's key file.
+    #[arg(long, value_name = "HEX", conflicts_with = "writable")]
     pubkey: Option<String>,
+    /// Bytes of chunks all reads together may hold in memory (default: a quarter of the
+    /// machine's memory). A read that finds it spent waits up to --memory-wait, then is
+    /// answered 503 with Retry-After.
+    #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+    memory_budget: Option<u64>,
+    /// How long a read waits for room in the memory budget.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
+    memory_wait: Duration,
     /// Largest request body accepted.
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
     max_body: u64,
@@ -61,8 +70,14 @@ impl ServeCmd {
                     super::lookup::open_zone_store(source, self.pubkey.as_deref()).await?;
                 (store, Some(String::from_utf8_lossy(&bytes).into_owned()))
             }
-            None => {
+            // Only a writable gateway loads the signing key.
+            None if self.writable => {
                 let store = globals.open_store(None)?;
+                let text = super::zonefile::zone_text(&store, None, 3600).await?;
+                (store, Some(text))
+            }
+            None => {
+                let store = globals.open_read_only_store(self.pubkey.as_deref())?;
                 let text = super::zonefile::zone_text(&store, None, 3600).await?;
                 (store, Some(text))
             }
@@ -74,6 +89,8 @@ impl ServeCmd {
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
             shutdown_grace: self.shutdown_grace,
+            memory_budget_bytes: self.memory_budget.unwrap_or_else(default_budget_bytes),
+            memory_wait: self.memory_wait,
         };
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await

@@ -16,23 +16,26 @@ use tokio::io::DuplexStream;
 use tokio::sync::oneshot;
 use tokio_util::io::ReaderStream;
 
+use super::budget::Reservation;
 use super::Gateway;
 use crate::store::{ObjectHead, RangeReport, StoreError};
 
 /// Bytes buffered between the read task and the response: enough to keep the socket
 /// busy while the next chunk is fetched, small next to a chunk.
-const PIPE_BYTES: usize = 256 * 1024;
+pub(super) const PIPE_BYTES: usize = 256 * 1024;
 
 type Outcome = Result<RangeReport, StoreError>;
 
 /// A body streaming bytes `start..end` of `head`'s object, once its first bytes
-/// verified; or the error that stopped the read before any byte.
+/// verified; or the error that stopped the read before any byte. `reservation` is held
+/// until the read has let go of its chunks.
 pub(crate) async fn verified(
     gateway: Arc<Gateway>,
     key: Key,
     head: ObjectHead,
     start: u64,
     end: u64,
+    reservation: Reservation,
 ) -> Result<Body, StoreError> {
     let (mut writer, reader) = tokio::io::duplex(PIPE_BYTES);
     let (done, outcome) = oneshot::channel::<Outcome>();
@@ -55,6 +58,8 @@ pub(crate) async fn verified(
         // The outcome goes first, so the body knows it by the time it sees the end.
         let _ = done.send(result);
         drop(writer);
+        // The chunk buffers are gone with the read: give their bytes back to the budget.
+        drop(reservation);
     });
     let mut pipe = ReaderStream::with_capacity(reader, 64 * 1024);
     let first = match pipe.next().await {

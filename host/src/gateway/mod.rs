@@ -9,6 +9,7 @@
 //! connection is cut, so the client sees a truncated response, never a wrong one.
 
 mod body;
+mod budget;
 mod metrics;
 mod preconditions;
 mod range;
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::store::Store;
 
+pub use budget::default_budget_bytes;
 pub use metrics::Metrics;
 
 /// Limits and timeouts of the server.
@@ -43,6 +45,10 @@ pub struct GatewayOptions {
     pub max_connections: usize,
     /// On shutdown, how long in-flight requests may take to finish.
     pub shutdown_grace: Duration,
+    /// Bytes of chunks all reads together may hold in memory at once.
+    pub memory_budget_bytes: u64,
+    /// How long a read waits for room in the memory budget before it is answered 503.
+    pub memory_wait: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -56,6 +62,8 @@ impl Default for GatewayOptions {
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(30),
+            memory_budget_bytes: default_budget_bytes(),
+            memory_wait: Duration::from_secs(2),
         }
     }
 }
@@ -66,16 +74,19 @@ pub struct Gateway {
     zonefile: Option<String>,
     options: GatewayOptions,
     metrics: Metrics,
+    budget: budget::MemoryBudget,
 }
 
 impl Gateway {
     /// Serves `store`; `zonefile` is the text served at `/.well-known/mirra/zonefile`.
     pub fn new(store: Store, zonefile: Option<String>, options: GatewayOptions) -> Self {
+        let budget = budget::MemoryBudget::new(options.memory_budget_bytes, options.memory_wait);
         Self {
             store,
             zonefile,
             options,
             metrics: Metrics::default(),
+            budget,
         }
     }
 

@@ -43,10 +43,27 @@ pub(crate) fn json_error(status: StatusCode, body: ErrorBody) -> Response {
 }
 
 /// The response for a store error.
+///
+/// A client error (4xx) says what was wrong with the request. A server error (5xx)
+/// names each provider with only a short reason class (`missing`, `unavailable`,
+/// `corrupt`, `stale`), in the body and in `X-Mirra-Failures`: provider errors carry
+/// absolute paths, endpoints and driver text that are for the operator, so the full
+/// detail goes to the log.
 pub(crate) fn store_error(err: StoreError) -> Response {
-    let message = err.to_string();
+    let detail = err.to_string();
+    let public = match &err {
+        StoreError::NoValidCopy { key, .. } => format!("{key}: no provider has a valid copy"),
+        StoreError::QuorumNotMet {
+            key,
+            needed,
+            committed,
+            ..
+        } => format!("{key}: write quorum not met: {committed} of {needed} providers committed"),
+        StoreError::RequiredFailed { key, .. } => format!("{key}: a required provider failed"),
+        _ => "internal error; the server's log has the detail".to_owned(),
+    };
     let (status, key, failures) = match err {
-        StoreError::BadKey(_) | StoreError::BadHash(_) => {
+        StoreError::BadKey(_) | StoreError::BadHash(_) | StoreError::InvalidWrite(_) => {
             (StatusCode::BAD_REQUEST, None, Vec::new())
         }
         StoreError::Deleted { key, .. } => (StatusCode::NOT_FOUND, Some(key), Vec::new()),
@@ -73,17 +90,56 @@ pub(crate) fn store_error(err: StoreError) -> Response {
         StoreError::Input(_) => (StatusCode::BAD_REQUEST, None, Vec::new()),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None, Vec::new()),
     };
-    if status.is_server_error() {
-        tracing::warn!("{message}");
-    }
-    json_error(
+    let failures: Vec<ProviderFailure> = failures
+        .into_iter()
+        .map(|f| ProviderFailure {
+            reason: reason_class(&f.reason).to_owned(),
+            provider: f.provider,
+        })
+        .collect();
+    let message = if status.is_server_error() {
+        tracing::warn!("{detail}");
+        public
+    } else {
+        detail
+    };
+    let summary = failures
+        .iter()
+        .map(|f| format!("{}={}", f.provider, f.reason))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut response = json_error(
         status,
         ErrorBody {
             error: message,
             key,
             failures,
         },
-    )
+    );
+    // Provider names come from the operator's config; one that is not a valid header
+    // value only leaves the header out.
+    if let (false, Ok(value)) = (summary.is_empty(), HeaderValue::from_str(&summary)) {
+        response.headers_mut().insert("x-mirra-failures", value);
+    }
+    response
+}
+
+/// The class of a provider failure, from the reasons the store gives: what a client
+/// may know about a provider without learning its paths, endpoints or errors.
+pub(crate) fn reason_class(reason: &str) -> &'static str {
+    let missing = crate::store::ManifestProblem::Missing.to_string();
+    if reason == missing || reason.contains("not found") {
+        "missing"
+    } else if reason.starts_with("stale") {
+        "stale"
+    } else if reason.starts_with("invalid manifest")
+        || reason.contains("corrupt")
+        || reason.contains(" short: ")
+    {
+        "corrupt"
+    } else {
+        "unavailable"
+    }
 }
 
 /// Whether every provider answered that it has no manifest for the key: the only case
@@ -103,4 +159,56 @@ pub(crate) fn body_too_large(err: &std::io::Error) -> bool {
         cause = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Failures;
+
+    #[tokio::test]
+    async fn server_errors_name_providers_and_classes_only() {
+        let mut failures = Failures::default();
+        failures.add(
+            "a",
+            "chunk 0: /srv/mirra/a/obj: Permission denied (os error 13)",
+        );
+        failures.add("b", "chunk 0 corrupt");
+        failures.add(
+            "c",
+            "invalid manifest: manifest for \"k\" is not valid JSON",
+        );
+        failures.add("d", "not found");
+        failures.add("e", "http://user:secret@127.0.0.1:9/x: connection refused");
+        let response = store_error(StoreError::NoValidCopy {
+            key: "k".into(),
+            failures,
+        });
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            response.headers()["x-mirra-failures"],
+            "a=unavailable, b=corrupt, c=corrupt, d=missing, e=unavailable"
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        for secret in ["/srv", "secret", "127.0.0.1", "os error", "JSON"] {
+            assert!(!text.contains(secret), "{secret:?} leaked: {text}");
+        }
+        assert!(
+            text.contains("\"provider\":\"e\",\"reason\":\"unavailable\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn classes_cover_the_store_reasons() {
+        assert_eq!(reason_class("chunk 3 short: 10 of 20 bytes"), "corrupt");
+        assert_eq!(
+            reason_class("stale: version 1 is older than version 2 already seen"),
+            "stale"
+        );
+        assert_eq!(reason_class("timed out after 30s"), "unavailable");
+    }
 }

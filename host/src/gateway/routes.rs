@@ -15,7 +15,7 @@ use mirra_driver_api::Key;
 use percent_encoding::percent_decode_str;
 
 use super::range::{if_range_holds, none_match, parse_range, RangeRequest};
-use super::responses::{error, store_error};
+use super::responses::{error, reason_class, store_error};
 use super::token::{self, TokenError};
 use super::{body, preconditions, Gateway};
 use crate::health::BreakerState;
@@ -59,7 +59,15 @@ async fn health(State(gateway): State<Shared>) -> Response {
         .store
         .replicas()
         .iter()
-        .map(|r| serde_json::json!({ "name": r.name(), "breaker": r.health_record().snapshot().breaker }))
+        .map(|r| {
+            let snapshot = r.health_record().snapshot();
+            let mut row = serde_json::json!({ "name": r.name(), "breaker": snapshot.breaker });
+            // Why it is failing, as a class: the error text itself is for the log.
+            if let (true, Some(error)) = (snapshot.consecutive_failures > 0, &snapshot.last_error) {
+                row["failing"] = reason_class(error).into();
+            }
+            row
+        })
         .collect();
     // Serving is possible while any provider's breaker lets calls through.
     let up = gateway
@@ -201,7 +209,20 @@ async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -
     if head_only {
         return (status, response_headers, Body::empty()).into_response();
     }
-    match body::verified(gateway, key, head, start, end).await {
+    // The chunks the read holds, and the pipe between it and the response.
+    let memory = gateway.store.range_memory(&head.manifest) + body::PIPE_BYTES as u64;
+    let Some(reservation) = gateway.budget.reserve(memory).await else {
+        tracing::warn!(key = %key, memory, "memory budget for reads spent; answering 503");
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is serving as many reads as its memory budget allows; retry shortly",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    match body::verified(gateway, key, head, start, end, reservation).await {
         Ok(body) => (status, response_headers, body).into_response(),
         Err(e) => store_error(e),
     }
@@ -240,16 +261,21 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
     let report = if deleting {
         gateway.store.remove_with(&key, &condition, true).await
     } else {
-        let content_type = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                mime_guess::from_path(key.as_str())
-                    .first_or_octet_stream()
-                    .to_string()
-            });
+        let content_type = match request.headers().get(header::CONTENT_TYPE) {
+            // Not silently replaced by a guess: the client asked for something else.
+            Some(value) => match value.to_str() {
+                Ok(text) => text.to_owned(),
+                Err(_) => {
+                    return closing(error(
+                        StatusCode::BAD_REQUEST,
+                        "the Content-Type header is not ASCII text",
+                    ))
+                }
+            },
+            None => mime_guess::from_path(key.as_str())
+                .first_or_octet_stream()
+                .to_string(),
+        };
         let limit = gateway.options.max_body_bytes;
         let declared = request
             .headers()

@@ -14,6 +14,7 @@ mod canonical;
 mod chunks;
 mod json;
 
+use mirra_driver_api::Key;
 use secp256k1::PublicKey;
 
 use crate::identity::{verify_digest, Identity, SignatureError};
@@ -202,6 +203,11 @@ impl ManifestBody {
         if self.key.is_empty() {
             return Err(invalid("empty key".into()));
         }
+        // Readers look the manifest up under its storage key: a key that is not a valid
+        // key, or whose storage key is not (too long), could be signed but never read.
+        if let Err(e) = Key::parse(&self.key).and_then(|_| Key::parse(&manifest_key(&self.key))) {
+            return Err(invalid(format!("key: {e}")));
+        }
         if self.chunk_size == 0 {
             return Err(invalid("chunk_size is 0".into()));
         }
@@ -237,6 +243,48 @@ impl ManifestBody {
             return Err(invalid("content_type contains control characters".into()));
         }
         Ok(())
+    }
+
+    /// Checks what a writer chooses for a new version of `key` before any byte is sent,
+    /// by [`ManifestBody::validate`] on an empty version carrying them: the one place
+    /// that decides what readers accept also decides what writers may sign.
+    ///
+    /// # Errors
+    /// The reason a reader would refuse a manifest carrying these fields.
+    pub fn check_write(
+        key: &str,
+        version: u64,
+        chunk_size: u64,
+        content_type: &str,
+        mtime_ns: Option<u64>,
+    ) -> Result<(), ManifestError> {
+        ManifestBody {
+            key: key.to_owned(),
+            version,
+            size: 0,
+            sha256: EMPTY_SHA256,
+            chunk_size,
+            chunks: Vec::new(),
+            content_type: content_type.to_owned(),
+            created: 0,
+            mtime_ns,
+            deleted: false,
+        }
+        .validate()
+    }
+
+    /// The version after `version`, or why there is none (a signed `u64::MAX` would leave
+    /// a key that can never be written again).
+    ///
+    /// # Errors
+    /// `Invalid` when `version` is `u64::MAX`.
+    pub fn next_version(key: &str, version: u64) -> Result<u64, ManifestError> {
+        version
+            .checked_add(1)
+            .ok_or_else(|| ManifestError::Invalid {
+                key: key.to_owned(),
+                reason: format!("version {version} has no successor"),
+            })
     }
 
     /// The number of chunks.

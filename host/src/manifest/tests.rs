@@ -331,3 +331,35 @@ fn manifests_without_mtime_keep_their_encoding() {
     let json = body.sign(&identity).to_json();
     assert!(!String::from_utf8(json).unwrap().contains("mtime"));
 }
+
+#[test]
+fn writes_are_checked_by_the_rules_readers_apply() {
+    assert!(ManifestBody::check_write("k", 1, 1 << 20, "text/plain", Some(1)).is_ok());
+    for (key, content_type, why) in [
+        ("k", "text/plain\tx", "a tab in the content type"),
+        ("k", "text/plain\u{7}", "a bell in the content type"),
+        ("a\tb", "text/plain", "a tab in the key"),
+        ("../x", "", "a dot segment in the key"),
+    ] {
+        assert!(
+            ManifestBody::check_write(key, 1, 1 << 20, content_type, None).is_err(),
+            "{why} accepted"
+        );
+    }
+    let long = format!("text/{}", "x".repeat(300));
+    assert!(ManifestBody::check_write("k", 1, 1 << 20, &long, None).is_err());
+    // A key whose storage key would be too long could be signed but never read.
+    let near_limit = "k".repeat(mirra_driver_api::MAX_KEY_LEN - 5);
+    assert!(ManifestBody::check_write(&near_limit, 1, 1 << 20, "", None).is_err());
+    assert!(
+        ManifestBody::check_write("k", 1, 0, "", None).is_err(),
+        "chunk size 0"
+    );
+}
+
+#[test]
+fn the_last_version_has_no_successor() {
+    assert_eq!(ManifestBody::next_version("k", 41).unwrap(), 42);
+    let err = ManifestBody::next_version("k", u64::MAX).unwrap_err();
+    assert!(err.to_string().contains("no successor"), "{err}");
+}

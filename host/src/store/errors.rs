@@ -59,6 +59,10 @@ pub enum StoreError {
     /// The key was refused before any provider saw it.
     #[error(transparent)]
     BadKey(#[from] UserKeyError),
+    /// A write whose manifest readers would refuse (content type, key, version); refused
+    /// before any provider saw a byte.
+    #[error("refused before writing: {0}")]
+    InvalidWrite(#[source] crate::manifest::ManifestError),
     /// Not a lowercase hex SHA-256.
     #[error("not a SHA-256 digest: {0:?} (expected 64 lowercase hex digits)")]
     BadHash(String),

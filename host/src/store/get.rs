@@ -209,10 +209,13 @@ impl Store {
                     // only known here, and count against the provider too.
                     let answered = result.is_ok();
                     match judge(manifest, index, len, result) {
-                        Ok(data) => return Some(FetchedChunk { data, slot, hedged: launched > 1 && slot != start % order.len() }),
+                        Ok(data) => {
+                            replica.health_record().record_verified();
+                            return Some(FetchedChunk { data, slot, hedged: launched > 1 && slot != start % order.len() });
+                        }
                         Err(reason) => {
                             if answered {
-                                replica.health_record().record_failure(&reason);
+                                replica.health_record().record_bad_answer(&reason);
                             }
                             tracing::warn!(provider = replica.name(), key = %key, chunk = index, %reason, "provider failed a chunk; trying the next");
                             skipped.add(replica.name(), reason);

@@ -52,10 +52,25 @@ impl Store {
             .await
             .map_err(|e| match e.kind {
                 ErrorKind::NotFound => ManifestProblem::Missing,
+                // Over the size limit: an answer no valid manifest can be.
+                ErrorKind::InvalidInput => {
+                    replica.health_record().record_bad_answer(&e.to_string());
+                    ManifestProblem::Invalid(e.to_string())
+                }
                 _ => ManifestProblem::Unreachable(e.to_string()),
             })?;
-        Manifest::from_json_verified(&bytes, key.as_str(), &self.signer)
-            .map_err(|e| ManifestProblem::Invalid(e.to_string()))
+        let health = replica.health_record();
+        match Manifest::from_json_verified(&bytes, key.as_str(), &self.signer) {
+            Ok(manifest) => {
+                health.record_verified();
+                Ok(manifest)
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                health.record_bad_answer(&format!("invalid manifest: {reason}"));
+                Err(ManifestProblem::Invalid(reason))
+            }
+        }
     }
 
     /// Every provider's manifest for `key`, in provider order.

@@ -23,6 +23,7 @@ use secp256k1::PublicKey;
 
 use crate::config::{WriteQuorum, DEFAULT_HEDGE_AFTER, MIN_HEDGE_AFTER};
 use crate::identity::Identity;
+use crate::manifest::ManifestBody;
 use crate::replica::Replica;
 use crate::state::{RepairJournal, VersionsSeen};
 use crate::write_lock::{WriteLock, WriteLockError, WriteLocks};
@@ -138,6 +139,17 @@ impl Store {
             (None, Some(p95)) => (p95 * 2).max(MIN_HEDGE_AFTER),
             (None, None) => DEFAULT_HEDGE_AFTER,
         }
+    }
+
+    /// Refuses, before anything is written, a write whose manifest readers would refuse.
+    fn check_write(
+        &self,
+        key: &Key,
+        content_type: &str,
+        mtime_ns: Option<u64>,
+    ) -> Result<(), StoreError> {
+        ManifestBody::check_write(key.as_str(), 1, self.chunk_size, content_type, mtime_ns)
+            .map_err(StoreError::InvalidWrite)
     }
 
     fn identity(&self) -> Result<&Identity, StoreError> {

@@ -113,6 +113,7 @@ impl Store {
         options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
+        self.check_write(key, &options.content_type, options.mtime_ns)?;
         // Held until the manifest is on every provider: writers of this key on this
         // machine take turns, so each gets its own, higher version.
         let _lock = self.write_lock(key, options.fail_if_busy).await?;

@@ -5,8 +5,13 @@
 use mirra_driver_api::Key;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use super::get::FetchedChunk;
 use super::{Failures, ProviderFailure, Store, StoreError};
 use crate::manifest::Manifest;
+
+/// Chunks up to this size are hedged in ranged reads (a second read of a small chunk is
+/// cheap); larger ones are read from one provider at a time.
+const HEDGED_CHUNK_MAX: u64 = 1 << 20;
 
 /// What a server needs before it sends any byte of an object: the verified manifest of
 /// the version it will serve, and the facts its headers carry.
@@ -64,6 +69,58 @@ pub struct RangeReport {
 }
 
 impl Store {
+    /// The most memory [`Store::get_range`] holds for chunks of `manifest` at once: one
+    /// chunk, or one per provider when small chunks are hedged. What a server reserves
+    /// from its memory budget before a read.
+    pub fn range_memory(&self, manifest: &Manifest) -> u64 {
+        let chunk = manifest.body.chunk_size.min(manifest.body.size);
+        if chunk <= HEDGED_CHUNK_MAX {
+            chunk * self.replicas.len().max(1) as u64
+        } else {
+            chunk
+        }
+    }
+
+    /// One verified chunk for a ranged read. Small chunks go through the hedged fetch of
+    /// a whole read; a large chunk is asked of one provider at a time, so a read of one
+    /// byte costs one chunk read, not one per provider a hedge woke up (a hedged call
+    /// that lost still runs to completion holding its buffer).
+    #[allow(clippy::too_many_arguments)]
+    async fn fetch_range_chunk(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        index: usize,
+        order: &[usize],
+        start: usize,
+        buf: Vec<u8>,
+        failed: &mut Failures,
+    ) -> Option<FetchedChunk> {
+        let (_, len) = manifest.chunk_range(index)?;
+        if len <= HEDGED_CHUNK_MAX {
+            return self
+                .fetch_chunk(key, manifest, index, order, start, buf, failed)
+                .await;
+        }
+        let mut buf = Some(buf);
+        for step in 0..order.len() {
+            let slot = (start + step) % order.len();
+            let one = [order[slot]];
+            let buf = buf.take().unwrap_or_default();
+            if let Some(chunk) = self
+                .fetch_chunk(key, manifest, index, &one, 0, buf, failed)
+                .await
+            {
+                return Some(FetchedChunk {
+                    slot,
+                    hedged: false,
+                    ..chunk
+                });
+            }
+        }
+        None
+    }
+
     /// The manifest a read of `key` should follow (first valid one in read order, never
     /// older than a version seen here), as [`Store::get`] resolves it.
     ///
@@ -123,7 +180,7 @@ impl Store {
             // once, so every entry is one failed attempt.
             let mut failed = Failures::default();
             let fetched = self
-                .fetch_chunk(
+                .fetch_range_chunk(
                     key,
                     manifest,
                     index,

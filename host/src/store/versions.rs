@@ -10,7 +10,7 @@ use mirra_driver_api::Key;
 use super::verify::CopyState;
 use super::{Store, StoreError, WriteCondition};
 use crate::identity::Identity;
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ManifestBody};
 
 impl Store {
     /// The highest valid manifest of `key` on the reachable providers, in the total order.
@@ -61,7 +61,8 @@ impl Store {
         order.sort_by_key(holds_newest);
         let on_providers = newest.map(|m| m.body.version);
         let known = on_providers.max(self.versions_seen(key)?).unwrap_or(0);
-        Ok((known + 1, order))
+        let next = ManifestBody::next_version(key.as_str(), known).map_err(StoreError::InvalidWrite)?;
+        Ok((next, order))
     }
 
     /// After `ours` committed: whether it stayed newest, and if a concurrent writer
