@@ -12,8 +12,8 @@ use abi_stable::{
 };
 
 use crate::ffi::{
-    DriverModule, DriverModuleRef, FfiDriver, FfiDriverBox, FfiDriverInfo, FfiDriver_TO, FfiError,
-    FfiHostContext, FfiListPage, FfiWriter, FfiWriterBox, FfiWriter_TO,
+    DriverModule, DriverModuleRef, FfiAddressPolicy, FfiDriver, FfiDriverBox, FfiDriverInfo,
+    FfiDriver_TO, FfiError, FfiHostContext, FfiListPage, FfiWriter, FfiWriterBox, FfiWriter_TO,
 };
 use crate::{
     context, Capabilities, DriverError, DriverFactory, DriverInfo, ErrorKind, Key, ObjectWriter,
@@ -97,6 +97,7 @@ fn module<F: DriverFactory>() -> DriverModuleRef {
         info: info::<F>,
         open: open::<F>,
         open_url: open_url::<F>,
+        open_url_within: open_url_within::<F>,
     }
     .leak_into_prefix()
 }
@@ -124,6 +125,15 @@ extern "C" fn open_url<F: DriverFactory>(
     url: RStr<'_>,
 ) -> RResult<FfiDriverBox, FfiError> {
     open_with::<F>(ctx, || F::open_url(url.as_str()))
+}
+
+extern "C" fn open_url_within<F: DriverFactory>(
+    ctx: FfiHostContext,
+    url: RStr<'_>,
+    policy: &FfiAddressPolicy,
+) -> RResult<FfiDriverBox, FfiError> {
+    let policy = crate::AddressPolicy::from(policy);
+    open_with::<F>(ctx, || F::open_url_within(url.as_str(), &policy))
 }
 
 fn open_with<F: DriverFactory>(

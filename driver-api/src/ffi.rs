@@ -162,6 +162,42 @@ pub trait FfiDriver: Send + Sync {
 
 pub type FfiDriverBox = FfiDriver_TO<'static, RBox<()>>;
 
+/// An [`AddressPolicy`](crate::AddressPolicy) on the wire: class bits, extra addresses
+/// as text, and whether local files may be opened.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct FfiAddressPolicy {
+    pub classes: u32,
+    pub also: RVec<RString>,
+    pub local_files: bool,
+}
+
+impl From<&crate::AddressPolicy> for FfiAddressPolicy {
+    fn from(p: &crate::AddressPolicy) -> Self {
+        Self {
+            classes: p.class_bits(),
+            also: p
+                .extra_addresses()
+                .iter()
+                .map(|ip| RString::from(ip.to_string()))
+                .collect(),
+            local_files: p.allows_local_files(),
+        }
+    }
+}
+
+impl From<&FfiAddressPolicy> for crate::AddressPolicy {
+    fn from(p: &FfiAddressPolicy) -> Self {
+        // An address that does not parse allows nothing: dropping it only narrows.
+        let also = p
+            .also
+            .iter()
+            .filter_map(|a| a.as_str().parse().ok())
+            .collect();
+        Self::from_parts(p.classes, also, p.local_files)
+    }
+}
+
 /// The root module every driver library exports.
 #[repr(C)]
 #[derive(StableAbi)]
@@ -172,6 +208,14 @@ pub struct DriverModule {
     pub open: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
     #[sabi(last_prefix_field)]
     pub open_url: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+    /// Added in 1.1: `open_url` under an address policy. Drivers built before it lack
+    /// the field; the host sees `None` and does not pass them untrusted URLs.
+    #[sabi(missing_field(option))]
+    pub open_url_within: extern "C" fn(
+        FfiHostContext,
+        RStr<'_>,
+        &FfiAddressPolicy,
+    ) -> RResult<FfiDriverBox, FfiError>,
 }
 
 impl RootModule for DriverModuleRef {

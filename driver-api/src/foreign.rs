@@ -7,10 +7,10 @@ use abi_stable::{
     std_types::{RResult, RSlice, RSliceMut, RStr},
 };
 
-use crate::ffi::{DriverModuleRef, FfiDriverBox, FfiError, FfiWriterBox};
+use crate::ffi::{DriverModuleRef, FfiAddressPolicy, FfiDriverBox, FfiError, FfiWriterBox};
 use crate::{
-    DriverError, DriverInfo, DriverResult, HostContext, Key, ListPage, ObjectMeta, ObjectWriter,
-    StorageDriver,
+    AddressPolicy, DriverError, DriverInfo, DriverResult, HostContext, Key, ListPage, ObjectMeta,
+    ObjectWriter, StorageDriver,
 };
 
 /// Why a file could not be loaded as a mirra driver.
@@ -193,6 +193,39 @@ impl DriverLibrary {
     /// `Unsupported` if the driver cannot open URLs, or the driver's own error.
     pub fn open_url(&self, ctx: HostContext, url: &str) -> DriverResult<LoadedDriver> {
         let result = (self.module.open_url())(ctx.ffi, RStr::from_str(url));
+        into_result(result).map(|inner| LoadedDriver { inner })
+    }
+}
+
+impl DriverLibrary {
+    /// Whether the library has [`open_url_within`](Self::open_url_within) (drivers
+    /// built against mirra-driver-api 1.1 or later).
+    pub fn has_open_url_within(&self) -> bool {
+        self.module.open_url_within().is_some()
+    }
+
+    /// Opens read-only access rooted at `url`, with every connection held to `policy`
+    /// (see [`DriverFactory::open_url_within`](crate::DriverFactory::open_url_within)).
+    ///
+    /// # Errors
+    /// `Unsupported` if the driver predates the entry point or cannot enforce a policy;
+    /// `PermissionDenied` if the URL itself is refused; else the driver's own error.
+    pub fn open_url_within(
+        &self,
+        ctx: HostContext,
+        url: &str,
+        policy: &AddressPolicy,
+    ) -> DriverResult<LoadedDriver> {
+        let Some(open) = self.module.open_url_within() else {
+            return Err(DriverError::unsupported(
+                "open_url_within (the driver was built before mirra-driver-api 1.1)",
+            ));
+        };
+        let result = open(
+            ctx.ffi,
+            RStr::from_str(url),
+            &FfiAddressPolicy::from(policy),
+        );
         into_result(result).map(|inner| LoadedDriver { inner })
     }
 }

@@ -28,6 +28,7 @@ mod export;
 mod ffi;
 mod foreign;
 mod key;
+mod policy;
 mod types;
 
 #[cfg(feature = "testkit")]
@@ -38,6 +39,7 @@ pub use driver::{DriverFactory, DriverResult, ObjectWriter, StorageDriver};
 pub use error::{DriverError, ErrorKind};
 pub use foreign::{DriverLibrary, LoadError, LoadedDriver};
 pub use key::{Key, KeyError, MAX_KEY_LEN};
+pub use policy::{AddressClass, AddressPolicy};
 pub use types::{Capabilities, DriverInfo, ListEntry, ListPage, ObjectMeta};
 
 /// Items the [`export_driver!`] macro expands to. Not part of the stable API.
