@@ -21,6 +21,8 @@ mod sync;
 mod token;
 mod tree;
 mod verify;
+mod zone_source;
+mod zone_targets;
 mod zonefile;
 
 use std::path::PathBuf;

@@ -30,6 +30,10 @@ pub struct ServeCmd {
     /// With --zonefile: verify against this public key (hex) instead of the zone file's.
     #[arg(long, value_name = "HEX", requires = "zonefile")]
     pubkey: Option<String>,
+    /// With --zonefile from a URL: let it name `file://` targets and targets closer to
+    /// this machine than the address it was fetched from, as `mirra lookup` does.
+    #[arg(long, requires = "zonefile")]
+    allow_local_targets: bool,
     /// Largest request body accepted.
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
     max_body: u64,
@@ -58,7 +62,12 @@ impl ServeCmd {
         let (store, zonefile) = match &self.zonefile {
             Some(source) => {
                 let (store, bytes) =
-                    super::lookup::open_zone_store(source, self.pubkey.as_deref()).await?;
+                    super::lookup::open_zone_store(
+                    source,
+                    self.pubkey.as_deref(),
+                    self.allow_local_targets,
+                )
+                .await?;
                 (store, Some(String::from_utf8_lossy(&bytes).into_owned()))
             }
             None => {
