@@ -208,8 +208,9 @@ pub struct DriverModule {
     pub open: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
     #[sabi(last_prefix_field)]
     pub open_url: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
-    /// Added in 1.1: `open_url` under an address policy. Drivers built before it lack
-    /// the field; the host sees `None` and does not pass them untrusted URLs.
+    /// Added in 1.1: `open_url` under an address policy. abi_stable refuses a root
+    /// module with fewer fields than the host's, so drivers built before 1.1 are
+    /// loaded through [`v1_0::DriverModuleRef`] instead and have no such entry.
     #[sabi(missing_field(option))]
     pub open_url_within: extern "C" fn(
         FfiHostContext,
@@ -223,4 +224,36 @@ impl RootModule for DriverModuleRef {
     const BASE_NAME: &'static str = "mirra_driver";
     const NAME: &'static str = "mirra driver";
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The root module exactly as 1.0 declared it. abi_stable only accepts a library whose
+/// root module has at least the host's fields, so a driver built against 1.0 fails the
+/// check against [`DriverModule`]; the host then checks it against this frozen copy
+/// (same type name and fields), which it passes, and uses the three 1.0 entry points.
+pub mod v1_0 {
+    use abi_stable::{
+        declare_root_module_statics, library::RootModule, package_version_strings,
+        sabi_types::VersionStrings, std_types::RResult, std_types::RStr, StableAbi,
+    };
+
+    use super::{FfiDriverBox, FfiDriverInfo, FfiError, FfiHostContext};
+
+    /// Never change: this is what drivers built against 1.0 export.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = DriverModuleRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct DriverModule {
+        pub info: extern "C" fn() -> FfiDriverInfo,
+        pub open: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+        #[sabi(last_prefix_field)]
+        pub open_url: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+    }
+
+    impl RootModule for DriverModuleRef {
+        declare_root_module_statics! {DriverModuleRef}
+        const BASE_NAME: &'static str = "mirra_driver";
+        const NAME: &'static str = "mirra driver";
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
 }

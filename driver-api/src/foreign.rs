@@ -7,7 +7,9 @@ use abi_stable::{
     std_types::{RResult, RSlice, RSliceMut, RStr},
 };
 
-use crate::ffi::{DriverModuleRef, FfiAddressPolicy, FfiDriverBox, FfiError, FfiWriterBox};
+use crate::ffi::{
+    DriverModuleRef, FfiAddressPolicy, FfiDriverBox, FfiError, FfiHostContext, FfiWriterBox,
+};
 use crate::{
     AddressPolicy, DriverError, DriverInfo, DriverResult, HostContext, Key, ListPage, ObjectMeta,
     ObjectWriter, StorageDriver,
@@ -130,11 +132,55 @@ fn summarize_layout_report(report: &str) -> String {
     }
 }
 
+/// The root module as the library exports it: this version's, or 1.0's.
+#[derive(Clone, Copy)]
+enum Module {
+    Current(DriverModuleRef),
+    V1_0(crate::ffi::v1_0::DriverModuleRef),
+}
+
+type OpenFn = extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>;
+type OpenWithinFn = extern "C" fn(
+    FfiHostContext,
+    RStr<'_>,
+    &FfiAddressPolicy,
+) -> RResult<FfiDriverBox, FfiError>;
+
+impl Module {
+    fn info(self) -> extern "C" fn() -> crate::ffi::FfiDriverInfo {
+        match self {
+            Self::Current(m) => m.info(),
+            Self::V1_0(m) => m.info(),
+        }
+    }
+
+    fn open(self) -> OpenFn {
+        match self {
+            Self::Current(m) => m.open(),
+            Self::V1_0(m) => m.open(),
+        }
+    }
+
+    fn open_url(self) -> OpenFn {
+        match self {
+            Self::Current(m) => m.open_url(),
+            Self::V1_0(m) => m.open_url(),
+        }
+    }
+
+    fn open_url_within(self) -> Option<OpenWithinFn> {
+        match self {
+            Self::Current(m) => m.open_url_within(),
+            Self::V1_0(_) => None,
+        }
+    }
+}
+
 /// A driver library loaded into this process. Libraries are never unloaded: a driver may
 /// have started threads or registered callbacks that outlive any one provider.
 #[derive(Clone)]
 pub struct DriverLibrary {
-    module: DriverModuleRef,
+    module: Module,
     path: PathBuf,
     info: DriverInfo,
 }
@@ -157,9 +203,17 @@ impl DriverLibrary {
     pub fn load(path: &Path) -> Result<Self, LoadError> {
         let header =
             lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, e))?;
-        let module = header
-            .init_root_module::<DriverModuleRef>()
-            .map_err(|e| LoadError::from_library_error(path, e))?;
+        let module = match header.init_root_module::<DriverModuleRef>() {
+            Ok(module) => Module::Current(module),
+            // A driver built against 1.0 has fewer root-module fields than this host.
+            Err(first @ LibraryError::AbiInstability(_)) => {
+                match header.init_root_module::<crate::ffi::v1_0::DriverModuleRef>() {
+                    Ok(module) => Module::V1_0(module),
+                    Err(_) => return Err(LoadError::from_library_error(path, first)),
+                }
+            }
+            Err(e) => return Err(LoadError::from_library_error(path, e)),
+        };
         let info = DriverInfo::from((module.info())());
         Ok(Self {
             module,
