@@ -201,8 +201,18 @@ impl DriverLibrary {
     /// # Errors
     /// A [`LoadError`] naming the file and what is wrong with it.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
+        Self::load_as(path, path)
+    }
+
+    /// Loads the library at `path` (e.g. `/proc/self/fd/N` for a file the host opened
+    /// and checked), naming it `shown_as` in errors and in [`path`](Self::path).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_as(path: &Path, shown_as: &Path) -> Result<Self, LoadError> {
         let header =
-            lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, e))?;
+            lib_header_from_path(path).map_err(|e| LoadError::from_library_error(shown_as, e))?;
+        let path = shown_as;
         let module = match header.init_root_module::<DriverModuleRef>() {
             Ok(module) => Module::Current(module),
             // A driver built against 1.0 has fewer root-module fields than this host.
