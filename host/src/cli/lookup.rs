@@ -1,6 +1,7 @@
 //! `mirra lookup ZONEFILE KEY [-o FILE|-] [--pubkey HEX] [--json]`: read through an
 //! owner's zone file with no config, verified against the zone file's key.
 
+use crate::printable::escape_controls;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -153,7 +154,10 @@ impl LookupCmd {
             Ok(result) => {
                 mark_outcomes(&mut sources, &result.skipped, true);
                 if !result.skipped.0.is_empty() && !self.json {
-                    tracing::warn!("verified copy read; skipped {}", result.skipped);
+                    tracing::warn!(
+                        "verified copy read; skipped {}",
+                        escape_controls(&result.skipped.to_string())
+                    );
                 }
                 report.sources = sources;
                 report.result = Some(result);
@@ -305,9 +309,10 @@ fn open_sources(zone: &ZoneFile, policy: &AddressPolicy) -> (Vec<Replica>, Vec<S
         };
         let skip = |source: &mut SourceReport, status: &'static str, reason: String| {
             tracing::warn!(
-                "skipping URI record {} ({:?}): {reason}",
-                source.name,
-                source.target
+                "skipping URI record {} ({:?}): {}",
+                escape_controls(&source.name),
+                source.target,
+                escape_controls(&reason)
             );
             source.status = status;
             source.reason = Some(reason);

@@ -137,7 +137,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("mirra: {err:#}");
+            // The chain may quote a zone file, a provider or a server: escape it.
+            eprintln!(
+                "mirra: {}",
+                crate::printable::escape_controls_keep_lines(&format!("{err:#}"))
+            );
             ExitCode::from(exit_code_for(&err))
         }
     }
