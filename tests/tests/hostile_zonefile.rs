@@ -353,3 +353,54 @@ fn request(addr: &str, path: &str, range: Option<&str>) -> (u16, String) {
         .unwrap_or(0);
     (status, response)
 }
+
+/// `text` without the colour sequences (`ESC [ ... m`) the log formatter adds itself.
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\u{1b}[") {
+        plain.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find(|c: char| !(c.is_ascii_digit() || c == ';')) {
+            Some(end) if after[end..].starts_with('m') => rest = &after[end + 1..],
+            _ => {
+                // Not a colour: keep the ESC so the assertion below sees it.
+                plain.push('\u{1b}');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    plain.push_str(rest);
+    plain
+}
+
+#[test]
+fn control_characters_from_a_zone_file_are_escaped_on_the_terminal() {
+    let (_owner, pubkey) = owner();
+    let reader = MirraEnv::new();
+    // RFC 1035 `\DDD` escapes (decimal): 027 ESC, 013 CR, 009 TAB, 011 VT, 007 BEL.
+    let zone = format!(
+        "$TTL 60\npubkey TXT \"pubkey:data:{pubkey}\"\n\
+         evil\\027[2J\\013x URI 1 1 \"nope\\027[31m\\009\\011://x\"\n\
+         _web._tcp URI 2 1 \"zz\\013top://\\027]0;pwned\\007\"\n"
+    );
+    let path = reader.file("controls.zone", zone.as_bytes());
+    let run = reader.run(&["lookup", path.to_str().unwrap(), KEY]);
+    assert_ne!(run.code, 0, "nothing in it can be read");
+    let text = without_colours(&run.stderr);
+    let raw = [
+        ('\u{1b}', "ESC"),
+        ('\r', "CR"),
+        ('\t', "TAB"),
+        ('\u{b}', "VT"),
+        ('\u{7}', "BEL"),
+    ];
+    for (byte, name) in raw {
+        assert!(!text.contains(byte), "raw {name} reached the terminal: {text:?}");
+    }
+    assert!(text.contains("evil"), "{text}");
+    assert!(
+        text.contains("nope\\u{1b}[31m\\t\\u{b}://x"),
+        "the escapes are shown, not obeyed: {text}"
+    );
+}
