@@ -140,11 +140,8 @@ enum Module {
 }
 
 type OpenFn = extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>;
-type OpenWithinFn = extern "C" fn(
-    FfiHostContext,
-    RStr<'_>,
-    &FfiAddressPolicy,
-) -> RResult<FfiDriverBox, FfiError>;
+type OpenWithinFn =
+    extern "C" fn(FfiHostContext, RStr<'_>, &FfiAddressPolicy) -> RResult<FfiDriverBox, FfiError>;
 
 impl Module {
     fn info(self) -> extern "C" fn() -> crate::ffi::FfiDriverInfo {

@@ -206,7 +206,11 @@ fn lookup_never_opens_local_files_or_loopback_services_named_by_a_remote_zone_fi
             "--json",
         ])
         .ok();
-    assert_eq!(std::fs::read(&out).unwrap(), DATA, "read through the mirror");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        DATA,
+        "read through the mirror"
+    );
     let report: Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(report["origin"], "127.0.0.2 (loopback)", "{report:#}");
     let tried = sources(&report);
@@ -225,7 +229,9 @@ fn lookup_never_opens_local_files_or_loopback_services_named_by_a_remote_zone_fi
             "{name}: {reason}"
         );
     }
-    assert!(status("_web._tcp").2.contains("127.0.0.1 is a loopback address"));
+    assert!(status("_web._tcp")
+        .2
+        .contains("127.0.0.1 is a loopback address"));
     assert!(status("_name._tcp").2.contains("localhost"));
     assert!(status("_file#2").2.contains("local files"));
     assert_eq!(status("_mirror._tcp").1, "used", "{report:#}");
@@ -236,7 +242,11 @@ fn lookup_never_opens_local_files_or_loopback_services_named_by_a_remote_zone_fi
     let run = scene.reader.run(&["lookup", &scene.zone_url, KEY]).ok();
     assert_eq!(run.stdout, DATA);
     assert!(run.stderr.contains("_web._tcp"), "{}", run.stderr);
-    assert!(run.stderr.contains("refused by the address policy"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("refused by the address policy"),
+        "{}",
+        run.stderr
+    );
 
     // The control: with the flag, the same zone file reaches both, so the probes work.
     let run = scene
@@ -248,7 +258,10 @@ fn lookup_never_opens_local_files_or_loopback_services_named_by_a_remote_zone_fi
         !scene.victim.requests().is_empty(),
         "the flag let the service be asked"
     );
-    assert!(scene.access.events() > 0, "the flag let the local copy be read");
+    assert!(
+        scene.access.events() > 0,
+        "the flag let the local copy be read"
+    );
 }
 
 #[test]
@@ -396,7 +409,10 @@ fn control_characters_from_a_zone_file_are_escaped_on_the_terminal() {
         ('\u{7}', "BEL"),
     ];
     for (byte, name) in raw {
-        assert!(!text.contains(byte), "raw {name} reached the terminal: {text:?}");
+        assert!(
+            !text.contains(byte),
+            "raw {name} reached the terminal: {text:?}"
+        );
     }
     assert!(text.contains("evil"), "{text}");
     assert!(

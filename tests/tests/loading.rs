@@ -184,6 +184,8 @@ fn a_driver_built_against_1_0_still_loads_without_the_address_policy_entry() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
     // Drivers of this version have it.
-    let disk = Loader::default().load(&cdylib("mirra_driver_disk")).unwrap();
+    let disk = Loader::default()
+        .load(&cdylib("mirra_driver_disk"))
+        .unwrap();
     assert!(disk.has_open_url_within());
 }

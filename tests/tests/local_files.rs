@@ -45,7 +45,11 @@ fn a_readable_config_holding_an_s3_secret_is_warned_about_without_the_secret() {
         let run = env.run(&["put", input.to_str().unwrap(), "a.txt"]).ok();
         let warned = run.stderr.contains("holds provider credentials");
         assert_eq!(warned, expect_warning, "{}", run.stderr);
-        assert!(!run.stderr.contains(SECRET_KEY), "the secret leaked: {}", run.stderr);
+        assert!(
+            !run.stderr.contains(SECRET_KEY),
+            "the secret leaked: {}",
+            run.stderr
+        );
         run.stderr
     };
     chmod(&config, 0o644);
@@ -107,7 +111,11 @@ fn a_driver_others_could_replace_is_refused_naming_the_file() {
     let run = ls();
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains(&shown), "{}", run.stderr);
-    assert!(run.stderr.contains("group- or world-writable"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("group- or world-writable"),
+        "{}",
+        run.stderr
+    );
     chmod(&copy, 0o755);
 
     let dir = copy.parent().unwrap();
@@ -115,7 +123,11 @@ fn a_driver_others_could_replace_is_refused_naming_the_file() {
     let run = ls();
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains(&shown), "{}", run.stderr);
-    assert!(run.stderr.contains(&dir.display().to_string()), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&dir.display().to_string()),
+        "{}",
+        run.stderr
+    );
     chmod(dir, 0o755);
     ls().ok();
 

@@ -88,8 +88,8 @@ impl LookupCmd {
         let key = parse_user_key(&self.key)?;
         let source = read_zonefile(&self.zonefile).await?;
         let policy = source.origin.policy(self.allow_local_targets);
-        let zone =
-            ZoneFile::parse(&source.bytes).with_context(|| format!("zone file {}", self.zonefile))?;
+        let zone = ZoneFile::parse(&source.bytes)
+            .with_context(|| format!("zone file {}", self.zonefile))?;
         let key_text = match &self.pubkey {
             Some(hex) => hex.clone(),
             None => zone.public_key_text().with_context(|| {

@@ -61,8 +61,7 @@ impl ServeCmd {
         );
         let (store, zonefile) = match &self.zonefile {
             Some(source) => {
-                let (store, bytes) =
-                    super::lookup::open_zone_store(
+                let (store, bytes) = super::lookup::open_zone_store(
                     source,
                     self.pubkey.as_deref(),
                     self.allow_local_targets,

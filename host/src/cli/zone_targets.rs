@@ -78,7 +78,8 @@ fn precheck(target: &str, policy: &AddressPolicy) -> Result<(), String> {
     if all.is_empty() {
         return Err(format!("its host {host} resolves to no address"));
     }
-    all.iter().try_for_each(|address| policy.check(address.ip()))
+    all.iter()
+        .try_for_each(|address| policy.check(address.ip()))
 }
 
 #[cfg(test)]

@@ -440,7 +440,10 @@ fn a_readable_config_with_credentials_is_worth_a_warning() {
     )
     .unwrap();
     let warning = file_safety::exposure_warning(&with_secret, path, 0o100644).unwrap();
-    assert!(warning.contains("mode 644") && warning.contains("chmod 600"), "{warning}");
+    assert!(
+        warning.contains("mode 644") && warning.contains("chmod 600"),
+        "{warning}"
+    );
     assert!(!warning.contains("s3cr3t"), "{warning}");
     assert!(file_safety::exposure_warning(&with_secret, path, 0o100600).is_none());
     let without = Config::parse(MINIMAL_PROVIDER, path).unwrap();
