@@ -4,7 +4,7 @@
 //! the stable ABI, and the host sees loaded drivers through the same traits again
 //! (see [`LoadedDriver`](crate::LoadedDriver)), so one conformance kit tests both.
 
-use crate::{DriverError, DriverInfo, Key, ListPage, ObjectMeta};
+use crate::{AddressPolicy, DriverError, DriverInfo, Key, ListPage, ObjectMeta};
 
 /// Shorthand for the result every driver call returns.
 pub type DriverResult<T> = Result<T, DriverError>;
@@ -109,5 +109,23 @@ pub trait DriverFactory: 'static {
     fn open_url(url: &str) -> DriverResult<Box<dyn StorageDriver>> {
         let _ = url;
         Err(DriverError::unsupported("open_url"))
+    }
+
+    /// Like [`open_url`](Self::open_url), but every connection the provider makes must
+    /// go to an address `policy` allows, checked on the resolved address at connect
+    /// time (a name resolving to 127.0.0.1 is loopback) and again on each redirect;
+    /// local files are opened only if [`AddressPolicy::allows_local_files`]. A refused
+    /// connection is [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied)
+    /// whose message starts with `refused by the address policy`.
+    ///
+    /// The default opens with `open_url` when the policy allows everything and
+    /// otherwise answers `Unsupported`, which tells the host this driver cannot enforce
+    /// a policy (the host then decides by itself whether to open the URL).
+    fn open_url_within(url: &str, policy: &AddressPolicy) -> DriverResult<Box<dyn StorageDriver>> {
+        if policy.is_unrestricted() {
+            Self::open_url(url)
+        } else {
+            Err(DriverError::unsupported("open_url_within"))
+        }
     }
 }

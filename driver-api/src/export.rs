@@ -12,8 +12,8 @@ use abi_stable::{
 };
 
 use crate::ffi::{
-    DriverModule, DriverModuleRef, FfiDriver, FfiDriverBox, FfiDriverInfo, FfiDriver_TO, FfiError,
-    FfiHostContext, FfiListPage, FfiWriter, FfiWriterBox, FfiWriter_TO,
+    DriverModule, DriverModuleRef, FfiAddressPolicy, FfiDriver, FfiDriverBox, FfiDriverInfo,
+    FfiDriver_TO, FfiError, FfiHostContext, FfiListPage, FfiWriter, FfiWriterBox, FfiWriter_TO,
 };
 use crate::{
     context, Capabilities, DriverError, DriverFactory, DriverInfo, ErrorKind, Key, ObjectWriter,
@@ -88,6 +88,29 @@ pub const fn lib_header<F: DriverFactory>() -> LibHeader {
     unsafe { LibHeader::from_constructor::<DriverModuleRef>(construct::<F>, CheckTypeLayout::Yes) }
 }
 
+/// A header exporting the 1.0 root module (no `open_url_within`), for tests showing
+/// that drivers built before 1.1 still load. Not part of the stable API.
+pub const fn lib_header_v1_0<F: DriverFactory>() -> LibHeader {
+    // SAFETY: as for `lib_header`, with the 1.0 module type.
+    unsafe {
+        LibHeader::from_constructor::<crate::ffi::v1_0::DriverModuleRef>(
+            construct_v1_0::<F>,
+            CheckTypeLayout::Yes,
+        )
+    }
+}
+
+extern "C" fn construct_v1_0<F: DriverFactory>() -> RootModuleResult {
+    abi_stable::library::__call_root_module_loader(|| {
+        crate::ffi::v1_0::DriverModule {
+            info: info::<F>,
+            open: open::<F>,
+            open_url: open_url::<F>,
+        }
+        .leak_into_prefix()
+    })
+}
+
 extern "C" fn construct<F: DriverFactory>() -> RootModuleResult {
     abi_stable::library::__call_root_module_loader(module::<F>)
 }
@@ -97,6 +120,7 @@ fn module<F: DriverFactory>() -> DriverModuleRef {
         info: info::<F>,
         open: open::<F>,
         open_url: open_url::<F>,
+        open_url_within: open_url_within::<F>,
     }
     .leak_into_prefix()
 }
@@ -124,6 +148,15 @@ extern "C" fn open_url<F: DriverFactory>(
     url: RStr<'_>,
 ) -> RResult<FfiDriverBox, FfiError> {
     open_with::<F>(ctx, || F::open_url(url.as_str()))
+}
+
+extern "C" fn open_url_within<F: DriverFactory>(
+    ctx: FfiHostContext,
+    url: RStr<'_>,
+    policy: &FfiAddressPolicy,
+) -> RResult<FfiDriverBox, FfiError> {
+    let policy = crate::AddressPolicy::from(policy);
+    open_with::<F>(ctx, || F::open_url_within(url.as_str(), &policy))
 }
 
 fn open_with<F: DriverFactory>(

@@ -162,6 +162,42 @@ pub trait FfiDriver: Send + Sync {
 
 pub type FfiDriverBox = FfiDriver_TO<'static, RBox<()>>;
 
+/// An [`AddressPolicy`](crate::AddressPolicy) on the wire: class bits, extra addresses
+/// as text, and whether local files may be opened.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug)]
+pub struct FfiAddressPolicy {
+    pub classes: u32,
+    pub also: RVec<RString>,
+    pub local_files: bool,
+}
+
+impl From<&crate::AddressPolicy> for FfiAddressPolicy {
+    fn from(p: &crate::AddressPolicy) -> Self {
+        Self {
+            classes: p.class_bits(),
+            also: p
+                .extra_addresses()
+                .iter()
+                .map(|ip| RString::from(ip.to_string()))
+                .collect(),
+            local_files: p.allows_local_files(),
+        }
+    }
+}
+
+impl From<&FfiAddressPolicy> for crate::AddressPolicy {
+    fn from(p: &FfiAddressPolicy) -> Self {
+        // An address that does not parse allows nothing: dropping it only narrows.
+        let also = p
+            .also
+            .iter()
+            .filter_map(|a| a.as_str().parse().ok())
+            .collect();
+        Self::from_parts(p.classes, also, p.local_files)
+    }
+}
+
 /// The root module every driver library exports.
 #[repr(C)]
 #[derive(StableAbi)]
@@ -172,6 +208,15 @@ pub struct DriverModule {
     pub open: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
     #[sabi(last_prefix_field)]
     pub open_url: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+    /// Added in 1.1: `open_url` under an address policy. abi_stable refuses a root
+    /// module with fewer fields than the host's, so drivers built before 1.1 are
+    /// loaded through [`v1_0::DriverModuleRef`] instead and have no such entry.
+    #[sabi(missing_field(option))]
+    pub open_url_within: extern "C" fn(
+        FfiHostContext,
+        RStr<'_>,
+        &FfiAddressPolicy,
+    ) -> RResult<FfiDriverBox, FfiError>,
 }
 
 impl RootModule for DriverModuleRef {
@@ -179,4 +224,36 @@ impl RootModule for DriverModuleRef {
     const BASE_NAME: &'static str = "mirra_driver";
     const NAME: &'static str = "mirra driver";
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The root module exactly as 1.0 declared it. abi_stable only accepts a library whose
+/// root module has at least the host's fields, so a driver built against 1.0 fails the
+/// check against [`DriverModule`]; the host then checks it against this frozen copy
+/// (same type name and fields), which it passes, and uses the three 1.0 entry points.
+pub mod v1_0 {
+    use abi_stable::{
+        declare_root_module_statics, library::RootModule, package_version_strings,
+        sabi_types::VersionStrings, std_types::RResult, std_types::RStr, StableAbi,
+    };
+
+    use super::{FfiDriverBox, FfiDriverInfo, FfiError, FfiHostContext};
+
+    /// Never change: this is what drivers built against 1.0 export.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = DriverModuleRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct DriverModule {
+        pub info: extern "C" fn() -> FfiDriverInfo,
+        pub open: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+        #[sabi(last_prefix_field)]
+        pub open_url: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+    }
+
+    impl RootModule for DriverModuleRef {
+        declare_root_module_statics! {DriverModuleRef}
+        const BASE_NAME: &'static str = "mirra_driver";
+        const NAME: &'static str = "mirra driver";
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
 }

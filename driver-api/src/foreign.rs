@@ -7,10 +7,12 @@ use abi_stable::{
     std_types::{RResult, RSlice, RSliceMut, RStr},
 };
 
-use crate::ffi::{DriverModuleRef, FfiDriverBox, FfiError, FfiWriterBox};
+use crate::ffi::{
+    DriverModuleRef, FfiAddressPolicy, FfiDriverBox, FfiError, FfiHostContext, FfiWriterBox,
+};
 use crate::{
-    DriverError, DriverInfo, DriverResult, HostContext, Key, ListPage, ObjectMeta, ObjectWriter,
-    StorageDriver,
+    AddressPolicy, DriverError, DriverInfo, DriverResult, HostContext, Key, ListPage, ObjectMeta,
+    ObjectWriter, StorageDriver,
 };
 
 /// Why a file could not be loaded as a mirra driver.
@@ -130,11 +132,52 @@ fn summarize_layout_report(report: &str) -> String {
     }
 }
 
+/// The root module as the library exports it: this version's, or 1.0's.
+#[derive(Clone, Copy)]
+enum Module {
+    Current(DriverModuleRef),
+    V1_0(crate::ffi::v1_0::DriverModuleRef),
+}
+
+type OpenFn = extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>;
+type OpenWithinFn =
+    extern "C" fn(FfiHostContext, RStr<'_>, &FfiAddressPolicy) -> RResult<FfiDriverBox, FfiError>;
+
+impl Module {
+    fn info(self) -> extern "C" fn() -> crate::ffi::FfiDriverInfo {
+        match self {
+            Self::Current(m) => m.info(),
+            Self::V1_0(m) => m.info(),
+        }
+    }
+
+    fn open(self) -> OpenFn {
+        match self {
+            Self::Current(m) => m.open(),
+            Self::V1_0(m) => m.open(),
+        }
+    }
+
+    fn open_url(self) -> OpenFn {
+        match self {
+            Self::Current(m) => m.open_url(),
+            Self::V1_0(m) => m.open_url(),
+        }
+    }
+
+    fn open_url_within(self) -> Option<OpenWithinFn> {
+        match self {
+            Self::Current(m) => m.open_url_within(),
+            Self::V1_0(_) => None,
+        }
+    }
+}
+
 /// A driver library loaded into this process. Libraries are never unloaded: a driver may
 /// have started threads or registered callbacks that outlive any one provider.
 #[derive(Clone)]
 pub struct DriverLibrary {
-    module: DriverModuleRef,
+    module: Module,
     path: PathBuf,
     info: DriverInfo,
 }
@@ -155,11 +198,29 @@ impl DriverLibrary {
     /// # Errors
     /// A [`LoadError`] naming the file and what is wrong with it.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
+        Self::load_as(path, path)
+    }
+
+    /// Loads the library at `path` (e.g. `/proc/self/fd/N` for a file the host opened
+    /// and checked), naming it `shown_as` in errors and in [`path`](Self::path).
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_as(path: &Path, shown_as: &Path) -> Result<Self, LoadError> {
         let header =
-            lib_header_from_path(path).map_err(|e| LoadError::from_library_error(path, e))?;
-        let module = header
-            .init_root_module::<DriverModuleRef>()
-            .map_err(|e| LoadError::from_library_error(path, e))?;
+            lib_header_from_path(path).map_err(|e| LoadError::from_library_error(shown_as, e))?;
+        let path = shown_as;
+        let module = match header.init_root_module::<DriverModuleRef>() {
+            Ok(module) => Module::Current(module),
+            // A driver built against 1.0 has fewer root-module fields than this host.
+            Err(first @ LibraryError::AbiInstability(_)) => {
+                match header.init_root_module::<crate::ffi::v1_0::DriverModuleRef>() {
+                    Ok(module) => Module::V1_0(module),
+                    Err(_) => return Err(LoadError::from_library_error(path, first)),
+                }
+            }
+            Err(e) => return Err(LoadError::from_library_error(path, e)),
+        };
         let info = DriverInfo::from((module.info())());
         Ok(Self {
             module,
@@ -193,6 +254,39 @@ impl DriverLibrary {
     /// `Unsupported` if the driver cannot open URLs, or the driver's own error.
     pub fn open_url(&self, ctx: HostContext, url: &str) -> DriverResult<LoadedDriver> {
         let result = (self.module.open_url())(ctx.ffi, RStr::from_str(url));
+        into_result(result).map(|inner| LoadedDriver { inner })
+    }
+}
+
+impl DriverLibrary {
+    /// Whether the library has [`open_url_within`](Self::open_url_within) (drivers
+    /// built against mirra-driver-api 1.1 or later).
+    pub fn has_open_url_within(&self) -> bool {
+        self.module.open_url_within().is_some()
+    }
+
+    /// Opens read-only access rooted at `url`, with every connection held to `policy`
+    /// (see [`DriverFactory::open_url_within`](crate::DriverFactory::open_url_within)).
+    ///
+    /// # Errors
+    /// `Unsupported` if the driver predates the entry point or cannot enforce a policy;
+    /// `PermissionDenied` if the URL itself is refused; else the driver's own error.
+    pub fn open_url_within(
+        &self,
+        ctx: HostContext,
+        url: &str,
+        policy: &AddressPolicy,
+    ) -> DriverResult<LoadedDriver> {
+        let Some(open) = self.module.open_url_within() else {
+            return Err(DriverError::unsupported(
+                "open_url_within (the driver was built before mirra-driver-api 1.1)",
+            ));
+        };
+        let result = open(
+            ctx.ffi,
+            RStr::from_str(url),
+            &FfiAddressPolicy::from(policy),
+        );
         into_result(result).map(|inner| LoadedDriver { inner })
     }
 }

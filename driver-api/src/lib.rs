@@ -28,6 +28,7 @@ mod export;
 mod ffi;
 mod foreign;
 mod key;
+mod policy;
 mod types;
 
 #[cfg(feature = "testkit")]
@@ -38,11 +39,12 @@ pub use driver::{DriverFactory, DriverResult, ObjectWriter, StorageDriver};
 pub use error::{DriverError, ErrorKind};
 pub use foreign::{DriverLibrary, LoadError, LoadedDriver};
 pub use key::{Key, KeyError, MAX_KEY_LEN};
+pub use policy::{AddressClass, AddressPolicy};
 pub use types::{Capabilities, DriverInfo, ListEntry, ListPage, ObjectMeta};
 
 /// Items the [`export_driver!`] macro expands to. Not part of the stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::lib_header;
+    pub use crate::export::{lib_header, lib_header_v1_0};
     pub use abi_stable::library::LibHeader;
 }

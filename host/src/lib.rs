@@ -12,6 +12,7 @@ pub mod health;
 pub mod identity;
 pub mod loader;
 pub mod manifest;
+pub mod printable;
 pub mod providers;
 pub mod replica;
 pub mod state;

@@ -6,7 +6,8 @@
 //! `/` is a path. Each library is loaded once per process and never unloaded.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -40,6 +41,28 @@ pub enum LoaderError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The directory holding the driver lets others swap the file.
+    #[error("driver {path}: refusing to load from {dir}, a directory that is group- or world-writable (mode {mode:o}); run chmod go-w on it")]
+    InsecureDirectory {
+        /// The file.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// The directory's permission bits.
+        mode: u32,
+    },
+    /// The file or its directory belongs to another user, who could replace it.
+    #[error("driver {path}: refusing to load: {what} is owned by uid {owner}, neither this user ({me}) nor root")]
+    ForeignOwner {
+        /// The file.
+        path: PathBuf,
+        /// `the file` or `its directory DIR`.
+        what: String,
+        /// The owner's uid.
+        owner: u32,
+        /// This process's effective uid.
+        me: u32,
+    },
     /// The file is not a loadable, compatible mirra driver.
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -72,11 +95,26 @@ pub struct SearchPath {
 }
 
 impl SearchPath {
-    /// The standard order, with `config_dirs` first.
+    /// The standard order, with `config_dirs` first (absolute, as [`Config::load`]
+    /// resolves them); relative `MIRRA_DRIVER_PATH` entries are ignored, so the
+    /// working directory is never searched.
+    ///
+    /// [`Config::load`]: crate::config::Config::load
     pub fn standard(config_dirs: &[PathBuf]) -> Self {
         let mut dirs: Vec<PathBuf> = config_dirs.to_vec();
         if let Some(env) = std::env::var_os("MIRRA_DRIVER_PATH") {
-            dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+            // A relative entry would search the working directory, which a zone file
+            // reader (or anyone who can leave a file there) does not control.
+            for dir in std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()) {
+                if dir.is_absolute() {
+                    dirs.push(dir);
+                } else {
+                    tracing::warn!(
+                        "ignoring relative MIRRA_DRIVER_PATH entry {}: driver directories must be absolute",
+                        dir.display()
+                    );
+                }
+            }
         }
         if let Some(exe_dir) = std::env::current_exe()
             .ok()
@@ -139,8 +177,8 @@ impl Loader {
     /// Loads the library at `path` (or returns the one already loaded from it).
     ///
     /// # Errors
-    /// `InsecurePermissions` for a group- or world-writable file, else the
-    /// [`LoadError`] that names what is wrong with the file.
+    /// `InsecurePermissions`, `InsecureDirectory` or `ForeignOwner` for a file others
+    /// could replace, else the [`LoadError`] that names what is wrong with the file.
     pub fn load(&self, path: &Path) -> Result<DriverLibrary, LoaderError> {
         let canonical = path.canonicalize().map_err(|_| LoaderError::MissingFile {
             path: path.to_path_buf(),
@@ -149,8 +187,15 @@ impl Loader {
         if let Some(library) = loaded.get(&canonical) {
             return Ok(library.clone());
         }
-        check_permissions(&canonical)?;
-        let library = DriverLibrary::load(&canonical)?;
+        // Open once, check what was opened, and load that very file through its
+        // descriptor: a file swapped in after the check is never the one loaded.
+        let file = std::fs::File::open(&canonical).map_err(|_| LoaderError::MissingFile {
+            path: canonical.clone(),
+        })?;
+        check_ownership(&canonical, &file)?;
+        let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        let library = DriverLibrary::load_as(&by_descriptor, &canonical)?;
+        drop(file);
         tracing::debug!(path = %canonical.display(), driver = %library.info().name, "loaded driver");
         loaded.insert(canonical, library.clone());
         Ok(library)
@@ -178,18 +223,46 @@ impl Loader {
     }
 }
 
-fn check_permissions(path: &Path) -> Result<(), LoaderError> {
-    let mode = std::fs::metadata(path)
-        .map_err(|_| LoaderError::MissingFile {
-            path: path.to_path_buf(),
-        })?
-        .permissions()
-        .mode();
-    if mode & 0o022 != 0 {
+/// Refuses a driver that someone other than this user (or root) could have replaced:
+/// the opened file or its directory writable by group or others, or owned by another
+/// non-root user.
+fn check_ownership(path: &Path, file: &std::fs::File) -> Result<(), LoaderError> {
+    let me = rustix::process::geteuid().as_raw();
+    let foreign = |what: String, owner: u32| LoaderError::ForeignOwner {
+        path: path.to_path_buf(),
+        what,
+        owner,
+        me,
+    };
+    let meta = file.metadata().map_err(|_| LoaderError::MissingFile {
+        path: path.to_path_buf(),
+    })?;
+    if meta.permissions().mode() & 0o022 != 0 {
         return Err(LoaderError::InsecurePermissions {
             path: path.to_path_buf(),
+            mode: meta.permissions().mode() & 0o7777,
+        });
+    }
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(foreign("the file".into(), meta.uid()));
+    }
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let dir_meta = std::fs::metadata(dir).map_err(|_| LoaderError::MissingFile {
+        path: path.to_path_buf(),
+    })?;
+    let mode = dir_meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(LoaderError::InsecureDirectory {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
             mode: mode & 0o7777,
         });
+    }
+    if dir_meta.uid() != me && dir_meta.uid() != 0 {
+        return Err(foreign(
+            format!("its directory {}", dir.display()),
+            dir_meta.uid(),
+        ));
     }
     Ok(())
 }
@@ -229,6 +302,13 @@ mod tests {
         let err = Loader::default().load(&path).unwrap_err();
         assert!(
             matches!(err, LoaderError::InsecurePermissions { mode: 0o666, .. }),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o775)).unwrap();
+        let err = Loader::default().load(&path).unwrap_err();
+        assert!(
+            matches!(err, LoaderError::InsecureDirectory { mode: 0o775, .. }),
             "{err}"
         );
     }

@@ -167,3 +167,25 @@ fn bare_names_resolve_through_the_search_path() {
     );
     driver.health().unwrap();
 }
+
+#[test]
+fn a_driver_built_against_1_0_still_loads_without_the_address_policy_entry() {
+    let old = Loader::default()
+        .load(&cdylib("mirra_fixture_v1_0_driver"))
+        .unwrap_or_else(|e| panic!("a 1.0 driver must load: {e}"));
+    assert_eq!(old.info().name, "old");
+    assert!(!old.has_open_url_within());
+    let opened = old.open_url(HostContext::default(), "old://x").unwrap();
+    let err = opened.stat(&Key::parse("k").unwrap()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    let policy = mirra_driver_api::AddressPolicy::public_only();
+    let err = old
+        .open_url_within(HostContext::default(), "old://x", &policy)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
+    // Drivers of this version have it.
+    let disk = Loader::default()
+        .load(&cdylib("mirra_driver_disk"))
+        .unwrap();
+    assert!(disk.has_open_url_within());
+}

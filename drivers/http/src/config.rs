@@ -74,6 +74,8 @@ pub(crate) struct Settings {
     pub public_url: Url,
     /// Opened from a URL: writes answer `PermissionDenied`.
     pub read_only: bool,
+    /// Opened from an untrusted URL: the addresses connections may go to.
+    pub policy: Option<mirra_driver_api::AddressPolicy>,
 }
 
 impl Settings {
@@ -111,6 +113,7 @@ impl Settings {
             timeout: parse_duration("timeout", raw.timeout)?.unwrap_or(DEFAULT_TIMEOUT),
             public_url,
             read_only: false,
+            policy: None,
         })
     }
 
@@ -125,6 +128,7 @@ impl Settings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_TIMEOUT,
             read_only: true,
+            policy: None,
         })
     }
 

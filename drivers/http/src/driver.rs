@@ -10,6 +10,7 @@ use reqwest::blocking::{Body, Client, RequestBuilder, Response};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, RANGE};
 use reqwest::{Method, StatusCode};
 
+use crate::address_guard;
 use crate::config::{self, Auth, Settings};
 use crate::errors::{io_error, status_error, transport_error};
 use crate::webdav;
@@ -96,10 +97,18 @@ pub(crate) struct HttpDriver {
 impl HttpDriver {
     /// Builds the client; makes no request (a provider may be down when opened).
     pub fn open(settings: Settings) -> DriverResult<Self> {
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.timeout)
-            .user_agent(concat!("mirra-driver-http/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("mirra-driver-http/", env!("CARGO_PKG_VERSION")));
+        if let Some(policy) = &settings.policy {
+            // An address literal never reaches the resolver: check it here.
+            address_guard::check_url(policy, &settings.base_url).map_err(|why| {
+                DriverError::new(ErrorKind::PermissionDenied, why).with_retryable(false)
+            })?;
+            builder = address_guard::restrict(builder, policy);
+        }
+        let client = builder
             .build()
             .map_err(|e| DriverError::other(format!("cannot build the http client: {e}")))?;
         log::debug!("opened http provider {settings:?}");

@@ -20,6 +20,9 @@ pub(crate) fn transport_error(e: reqwest::Error, op: &str, key: &str) -> DriverE
         message.push_str(&inner.to_string());
         source = inner.source();
     }
+    if let Some(refused) = crate::address_guard::refusal(&message) {
+        return refused;
+    }
     DriverError::new(kind, message)
 }
 

@@ -11,13 +11,16 @@
 //! [`mirra_driver_api::export_driver!`]; see `README.md` for the config fields.
 #![deny(missing_docs)]
 
+mod address_guard;
 mod config;
 mod driver;
 mod errors;
 mod webdav;
 mod writer;
 
-use mirra_driver_api::{Capabilities, DriverFactory, DriverInfo, DriverResult, StorageDriver};
+use mirra_driver_api::{
+    AddressPolicy, Capabilities, DriverFactory, DriverInfo, DriverResult, StorageDriver,
+};
 
 use crate::driver::HttpDriver;
 
@@ -50,6 +53,14 @@ impl DriverFactory for HttpFactory {
     /// Opens `url` (http or https) as an anonymous, read-only base URL.
     fn open_url(url: &str) -> DriverResult<Box<dyn StorageDriver>> {
         let settings = config::Settings::read_only_url(url)?;
+        Ok(Box::new(HttpDriver::open(settings)?))
+    }
+
+    /// As `open_url`, with every connection (after DNS, and on each redirect) held to
+    /// `policy`, and no proxy.
+    fn open_url_within(url: &str, policy: &AddressPolicy) -> DriverResult<Box<dyn StorageDriver>> {
+        let mut settings = config::Settings::read_only_url(url)?;
+        settings.policy = Some(policy.clone());
         Ok(Box::new(HttpDriver::open(settings)?))
     }
 }

@@ -76,6 +76,8 @@ pub(crate) struct Settings {
     pub max_retries: usize,
     /// Opened from a URL: writes answer `PermissionDenied`.
     pub read_only: bool,
+    /// Opened from an untrusted URL: the addresses connections may go to.
+    pub policy: Option<mirra_driver_api::AddressPolicy>,
 }
 
 impl fmt::Debug for Settings {
@@ -196,6 +198,7 @@ impl Settings {
             timeout: parse_duration("timeout", raw.timeout)?.unwrap_or(DEFAULT_TIMEOUT),
             max_retries: raw.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
             read_only,
+            policy: None,
         })
     }
 }

@@ -17,6 +17,7 @@ use object_store::{
     RetryConfig,
 };
 
+use crate::address_guard;
 use crate::config::Settings;
 use crate::errors::{http_status, map_error};
 use crate::location;
@@ -82,10 +83,19 @@ impl S3Driver {
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&settings.bucket)
             .with_region(&settings.region)
-            .with_endpoint(endpoint)
+            .with_endpoint(&endpoint)
             .with_virtual_hosted_style_request(!settings.path_style)
             .with_client_options(client)
             .with_retry(retry);
+        if let Some(policy) = &settings.policy {
+            address_guard::check_endpoint(policy, &endpoint)?;
+            builder = builder.with_http_connector(address_guard::PolicyConnector {
+                policy: policy.clone(),
+                connect_timeout: settings.connect_timeout,
+                timeout: settings.timeout,
+                allow_http: endpoint.starts_with("http://"),
+            });
+        }
         builder = match &settings.credentials {
             Some(c) => {
                 let b = builder

@@ -24,7 +24,13 @@ pub(crate) fn map_error(err: StoreError, op: &str, key: &str) -> DriverError {
         StoreError::InvalidPath { .. } => ErrorKind::InvalidInput,
         other => classify_generic(other),
     };
-    DriverError::new(kind, format!("s3 {op} {key}: {}", one_line(&err)))
+    let message = format!("s3 {op} {key}: {}", one_line(&err));
+    if let Some(refused) =
+        crate::address_guard::refusal(&format!("s3 {op} {key}: {}", chain_text(&err)))
+    {
+        return refused;
+    }
+    DriverError::new(kind, message)
 }
 
 /// The HTTP status an error carries, if any (object_store reports it only in text).

@@ -13,6 +13,7 @@
 //! [`mirra_driver_api::export_driver!`]; see `README.md` for the config fields.
 #![deny(missing_docs)]
 
+mod address_guard;
 mod config;
 mod credentials;
 mod driver;
@@ -21,7 +22,9 @@ mod location;
 mod runtime;
 mod writer;
 
-use mirra_driver_api::{Capabilities, DriverFactory, DriverInfo, DriverResult, StorageDriver};
+use mirra_driver_api::{
+    AddressPolicy, Capabilities, DriverFactory, DriverInfo, DriverResult, StorageDriver,
+};
 
 use crate::driver::S3Driver;
 
@@ -56,6 +59,14 @@ impl DriverFactory for S3Factory {
     /// and read-only (writes answer `PermissionDenied`).
     fn open_url(url: &str) -> DriverResult<Box<dyn StorageDriver>> {
         let settings = location::settings_from_url(url)?;
+        Ok(Box::new(S3Driver::open(settings)?))
+    }
+
+    /// As `open_url`, with every connection held to `policy` after DNS, no redirects
+    /// and no proxy.
+    fn open_url_within(url: &str, policy: &AddressPolicy) -> DriverResult<Box<dyn StorageDriver>> {
+        let mut settings = location::settings_from_url(url)?;
+        settings.policy = Some(policy.clone());
         Ok(Box::new(S3Driver::open(settings)?))
     }
 }

@@ -49,7 +49,7 @@ impl Globals {
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr)
+            .with_writer(|| crate::printable::EscapingWriter(std::io::stderr()))
             .with_target(false)
             .try_init();
     }

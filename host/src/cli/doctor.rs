@@ -1,6 +1,7 @@
 //! `mirra doctor`: is this setup able to do its job? Config, key, every driver, every
 //! provider reachable and writable.
 
+use crate::printable::escape_controls;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
@@ -114,7 +115,7 @@ impl DoctorCmd {
                     "{}  {:<24} {}",
                     if f.ok { "ok  " } else { "FAIL" },
                     f.check,
-                    f.detail
+                    escape_controls(&f.detail)
                 );
             }
             println!("{} checks, {failed} failed", findings.len());

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::context::Globals;
-use crate::config::{default_config_text, default_data_dir};
+use crate::config::{default_config_text, default_data_dir, write_private};
 use crate::identity::Identity;
 
 /// Create a signing key and a config with three local disk providers.
@@ -33,13 +33,14 @@ impl InitCmd {
         if let Some(dir) = config_path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(&config_path, text)?;
+        // Private from the start: the user will likely add provider credentials to it.
+        write_private(&config_path, &text)?;
         for name in ["disk-a", "disk-b", "disk-c"] {
             std::fs::create_dir_all(providers_root.join(name))?;
         }
         println!("key:        {} (mode 0600)", key_file.display());
         println!("public key: {}", identity.pubkey_hex());
-        println!("config:     {}", config_path.display());
+        println!("config:     {} (mode 0600)", config_path.display());
         println!("providers:  {}/disk-{{a,b,c}}", providers_root.display());
         Ok(super::EXIT_OK)
     }

@@ -1,19 +1,21 @@
 //! `mirra lookup ZONEFILE KEY [-o FILE|-] [--pubkey HEX] [--json]`: read through an
 //! owner's zone file with no config, verified against the zone file's key.
 
+use crate::printable::escape_controls;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use mirra_driver_api::{DriverLibrary, HostContext, StorageDriver};
+use mirra_driver_api::{AddressPolicy, DriverLibrary, StorageDriver};
 use secp256k1::rand::Rng;
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
 
 use super::context::Globals;
-use crate::config::{default_state_dir, Policy, WriteQuorum, DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT};
+use super::zone_source::read_zonefile;
+use super::zone_targets::{open_target, NotOpened, REFUSAL_MARK};
+use crate::config::{default_state_dir, Policy, WriteQuorum, DEFAULT_CHUNK_SIZE};
 use crate::identity::parse_public_key;
 use crate::loader::{Loader, SearchPath};
 use crate::providers::policy_settings;
@@ -21,9 +23,7 @@ use crate::replica::Replica;
 use crate::state::{RepairJournal, VersionsSeen};
 use crate::store::{Failures, GetOptions, GetReport, Store, StoreError, StoreParts};
 use crate::user_key::parse_user_key;
-use crate::zonefile::{
-    order_uri_records, relative_name, UriRecord, ZoneEntry, ZoneFile, DEFAULT_SIZE_LIMIT,
-};
+use crate::zonefile::{order_uri_records, relative_name, UriRecord, ZoneEntry, ZoneFile};
 
 /// File names of driver libraries found by scanning the search path.
 const DRIVER_PREFIX: &str = "libmirra_driver_";
@@ -47,6 +47,11 @@ pub struct LookupCmd {
     /// `-o FILE`, else on stderr, since stdout holds the object).
     #[arg(long)]
     json: bool,
+    /// Let a zone file from stdin or a URL name `file://` targets and targets on
+    /// addresses closer to this machine than the one it was fetched from (loopback,
+    /// link-local, private). Without it such records are skipped.
+    #[arg(long)]
+    allow_local_targets: bool,
 }
 
 /// What happened to one URI record.
@@ -59,8 +64,8 @@ struct SourceReport {
     weight: u16,
     /// The driver that claimed the scheme.
     driver: Option<String>,
-    /// `skipped` (empty target or no driver for the scheme), `failed` (could not be
-    /// opened or read), `used` (the read started there) or `not needed`.
+    /// `skipped` (empty target, no driver for the scheme, or refused by the address
+    /// policy of the zone file's origin), `failed` (could not be opened or read), `used` (the read started there) or `not needed`.
     status: &'static str,
     reason: Option<String>,
 }
@@ -68,6 +73,8 @@ struct SourceReport {
 #[derive(Debug, Serialize)]
 struct LookupReport {
     zonefile: String,
+    /// Where the zone file came from: `local file`, `stdin` or `ADDRESS (CLASS)`.
+    origin: String,
     key: String,
     signer: String,
     sources: Vec<SourceReport>,
@@ -79,9 +86,10 @@ impl LookupCmd {
     /// Reads the zone file, opens its providers and writes only verified bytes.
     pub async fn run(self, _globals: &Globals) -> anyhow::Result<u8> {
         let key = parse_user_key(&self.key)?;
-        let bytes = read_zonefile(&self.zonefile).await?;
-        let zone =
-            ZoneFile::parse(&bytes).with_context(|| format!("zone file {}", self.zonefile))?;
+        let source = read_zonefile(&self.zonefile).await?;
+        let policy = source.origin.policy(self.allow_local_targets);
+        let zone = ZoneFile::parse(&source.bytes)
+            .with_context(|| format!("zone file {}", self.zonefile))?;
         let key_text = match &self.pubkey {
             Some(hex) => hex.clone(),
             None => zone.public_key_text().with_context(|| {
@@ -92,9 +100,10 @@ impl LookupCmd {
             })?,
         };
         let signer = parse_public_key(&key_text)?;
-        let (replicas, mut sources) = open_sources(&zone);
+        let (replicas, mut sources) = open_sources(&zone, &policy);
         let mut report = LookupReport {
             zonefile: self.zonefile.clone(),
+            origin: source.origin.describe(),
             key: key.to_string(),
             signer: hex::encode(signer.serialize()),
             sources: Vec::new(),
@@ -145,7 +154,10 @@ impl LookupCmd {
             Ok(result) => {
                 mark_outcomes(&mut sources, &result.skipped, true);
                 if !result.skipped.0.is_empty() && !self.json {
-                    tracing::warn!("verified copy read; skipped {}", result.skipped);
+                    tracing::warn!(
+                        "verified copy read; skipped {}",
+                        escape_controls(&result.skipped.to_string())
+                    );
                 }
                 report.sources = sources;
                 report.result = Some(result);
@@ -201,13 +213,17 @@ pub(super) fn read_only_store(
 
 /// The zone file at `source` (a path or an http(s) URL) and a read-only store over its
 /// URI records, verifying against `pubkey` or else the zone file's key, as `mirra
-/// lookup` reads; for `mirra serve --zonefile`. Records that cannot be opened are
-/// skipped with a warning; none usable is an error.
+/// lookup` reads, under the same address policy (lifted by `allow_local_targets`); for
+/// `mirra serve --zonefile`. Records that cannot be opened are skipped with a warning;
+/// none usable is an error.
 pub(super) async fn open_zone_store(
     source: &str,
     pubkey: Option<&str>,
+    allow_local_targets: bool,
 ) -> anyhow::Result<(Store, Vec<u8>)> {
-    let bytes = read_zonefile(source).await?;
+    let fetched = read_zonefile(source).await?;
+    let policy = fetched.origin.policy(allow_local_targets);
+    let bytes = fetched.bytes;
     let zone = ZoneFile::parse(&bytes).with_context(|| format!("zone file {source}"))?;
     let key_text = match pubkey {
         Some(hex) => hex.to_owned(),
@@ -216,7 +232,7 @@ pub(super) async fn open_zone_store(
         })?,
     };
     let signer = parse_public_key(&key_text)?;
-    let (replicas, _) = open_sources(&zone);
+    let (replicas, _) = open_sources(&zone, &policy);
     anyhow::ensure!(
         !replicas.is_empty(),
         "no URI record in {source} can be read"
@@ -230,7 +246,12 @@ fn mark_outcomes(sources: &mut [SourceReport], failures: &Failures, succeeded: b
     let mut used = false;
     for source in sources.iter_mut().filter(|s| s.status == "not needed") {
         if let Some(failure) = failures.0.iter().find(|f| f.provider == source.name) {
-            source.status = "failed";
+            // Refused at connect time (after DNS or a redirect): never reached.
+            source.status = if failure.reason.contains(REFUSAL_MARK) {
+                "skipped"
+            } else {
+                "failed"
+            };
             source.reason = Some(failure.reason.clone());
         } else if succeeded && !used {
             source.status = "used";
@@ -239,72 +260,11 @@ fn mark_outcomes(sources: &mut [SourceReport], failures: &Failures, succeeded: b
     }
 }
 
-/// The zone file's bytes, at most [`DEFAULT_SIZE_LIMIT`] of them.
-async fn read_zonefile(source: &str) -> anyhow::Result<Vec<u8>> {
-    let limit = DEFAULT_SIZE_LIMIT;
-    let too_large = || anyhow::anyhow!("zone file {source} is larger than the {limit}-byte limit");
-    let lower = source.to_ascii_lowercase();
-    let bytes = if lower.starts_with("http://") || lower.starts_with("https://") {
-        let client = reqwest::Client::builder()
-            .timeout(DEFAULT_TIMEOUT)
-            .build()
-            .context("starting the HTTP client")?;
-        let mut response = client
-            .get(source)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .with_context(|| format!("fetching zone file {source}"))?;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .with_context(|| format!("fetching zone file {source}"))?
-        {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() > limit {
-                return Err(too_large());
-            }
-        }
-        bytes
-    } else if source == "-" {
-        read_limited(tokio::io::stdin(), limit)
-            .await
-            .context("reading the zone file from stdin")?
-    } else {
-        let file = tokio::fs::File::open(source)
-            .await
-            .with_context(|| format!("opening zone file {source}"))?;
-        read_limited(file, limit)
-            .await
-            .with_context(|| format!("reading zone file {source}"))?
-    };
-    if bytes.len() > limit {
-        return Err(too_large());
-    }
-    Ok(bytes)
-}
-
-/// Up to `limit + 1` bytes: one more than allowed is enough to know it is too large.
-async fn read_limited(
-    reader: impl tokio::io::AsyncRead + Unpin,
-    limit: usize,
-) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader
-        .take(limit as u64 + 1)
-        .read_to_end(&mut bytes)
-        .await?;
-    Ok(bytes)
-}
-
 /// The zone's URI records in RFC 7553 order, each opened with the driver that claims
 /// its scheme, as replicas with priorities 0, 1, 2... so the store keeps that order.
-/// Records that cannot be opened are reported, with a warning naming them.
-fn open_sources(zone: &ZoneFile) -> (Vec<Replica>, Vec<SourceReport>) {
+/// Records that cannot be opened, or that `policy` refuses, are reported, with a
+/// warning naming them.
+fn open_sources(zone: &ZoneFile, policy: &AddressPolicy) -> (Vec<Replica>, Vec<SourceReport>) {
     let origin = zone.entries.iter().find_map(|e| match e {
         ZoneEntry::Origin(o) => Some(o.as_str()),
         _ => None,
@@ -318,7 +278,7 @@ fn open_sources(zone: &ZoneFile) -> (Vec<Replica>, Vec<SourceReport>) {
     let mut replicas = Vec::new();
     let mut sources = Vec::new();
     // No config: every source gets the default policy's deadlines, retries and breaker.
-    let policy = Policy::default();
+    let defaults = Policy::default();
     // Several records may share an owner name; reports need one name per source, given
     // in file order so `_file#2` is the second `_file` record in the file.
     let mut seen_names: HashMap<String, usize> = HashMap::new();
@@ -349,9 +309,10 @@ fn open_sources(zone: &ZoneFile) -> (Vec<Replica>, Vec<SourceReport>) {
         };
         let skip = |source: &mut SourceReport, status: &'static str, reason: String| {
             tracing::warn!(
-                "skipping URI record {} ({:?}): {reason}",
-                source.name,
-                source.target
+                "skipping URI record {} ({:?}): {}",
+                escape_controls(&source.name),
+                source.target,
+                escape_controls(&reason)
             );
             source.status = status;
             source.reason = Some(reason);
@@ -372,18 +333,15 @@ fn open_sources(zone: &ZoneFile) -> (Vec<Replica>, Vec<SourceReport>) {
             continue;
         };
         source.driver = Some(library.info().name.clone());
-        match library.open_url(HostContext::default(), &record.target) {
+        match open_target(library, &record.target, policy) {
             Ok(driver) => {
                 let priority = u16::try_from(replicas.len()).unwrap_or(u16::MAX);
-                let settings = policy_settings(&policy, &name, priority);
+                let settings = policy_settings(&defaults, &name, priority);
                 let driver: Arc<dyn StorageDriver> = Arc::new(driver);
                 replicas.push(Replica::new(settings, library.info().clone(), driver));
             }
-            Err(e) => skip(
-                &mut source,
-                "failed",
-                format!("driver {} cannot open it: {e}", library.info().name),
-            ),
+            Err(NotOpened::Refused(why)) => skip(&mut source, "skipped", why),
+            Err(NotOpened::Failed(why)) => skip(&mut source, "failed", why),
         }
         sources.push(source);
     }

@@ -22,6 +22,8 @@ mod sync;
 mod token;
 mod tree;
 mod verify;
+mod zone_source;
+mod zone_targets;
 mod zonefile;
 
 use std::path::PathBuf;
@@ -141,7 +143,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("mirra: {err:#}");
+            // The chain may quote a zone file, a provider or a server: escape it.
+            eprintln!(
+                "mirra: {}",
+                crate::printable::escape_controls_keep_lines(&format!("{err:#}"))
+            );
             ExitCode::from(exit_code_for(&err))
         }
     }

@@ -1,5 +1,6 @@
 //! Printing results: `--json` for scripts, aligned text for people.
 
+use crate::printable::escape_controls;
 use serde::Serialize;
 
 use crate::store::PutReport;
@@ -49,7 +50,11 @@ pub fn print_write_report(verb: &str, report: &PutReport) {
     for outcome in &report.providers {
         match &outcome.error {
             None => println!("  {:width$}  ok", outcome.provider),
-            Some(reason) => println!("  {:width$}  failed: {reason}", outcome.provider),
+            Some(reason) => println!(
+                "  {:width$}  failed: {}",
+                outcome.provider,
+                escape_controls(reason)
+            ),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `mirra repair [PREFIX]`.
 
+use crate::printable::escape_controls;
 use clap::Args;
 
 use super::context::Globals;
@@ -32,13 +33,14 @@ impl RepairCmd {
                         "repaired {}  {}  (was {})",
                         action.key,
                         action.provider,
-                        describe(&action.was)
+                        escape_controls(&describe(&action.was))
                     ),
                     Some(why) => println!(
-                        "FAILED   {}  {}  (was {}): {why}",
+                        "FAILED   {}  {}  (was {}): {}",
                         action.key,
                         action.provider,
-                        describe(&action.was)
+                        escape_controls(&describe(&action.was)),
+                        escape_controls(why)
                     ),
                 }
             }

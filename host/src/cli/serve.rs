@@ -39,6 +39,10 @@ pub struct ServeCmd {
     /// How long a read waits for room in the memory budget.
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "DURATION")]
     memory_wait: Duration,
+    /// With --zonefile from a URL: let it name `file://` targets and targets closer to
+    /// this machine than the address it was fetched from, as `mirra lookup` does.
+    #[arg(long, requires = "zonefile")]
+    allow_local_targets: bool,
     /// Largest request body accepted.
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
     max_body: u64,
@@ -66,8 +70,12 @@ impl ServeCmd {
         );
         let (store, zonefile) = match &self.zonefile {
             Some(source) => {
-                let (store, bytes) =
-                    super::lookup::open_zone_store(source, self.pubkey.as_deref()).await?;
+                let (store, bytes) = super::lookup::open_zone_store(
+                    source,
+                    self.pubkey.as_deref(),
+                    self.allow_local_targets,
+                )
+                .await?;
                 (store, Some(String::from_utf8_lossy(&bytes).into_owned()))
             }
             // Only a writable gateway loads the signing key.

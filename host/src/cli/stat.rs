@@ -1,5 +1,6 @@
 //! `mirra stat KEY`.
 
+use crate::printable::escape_controls;
 use clap::Args;
 
 use super::context::Globals;
@@ -45,7 +46,11 @@ impl StatCmd {
                     ProviderState::BadManifest(why) => format!("bad manifest: {why}"),
                     ProviderState::Unreachable(why) => format!("unreachable: {why}"),
                 };
-                println!("{:width$}  {version:>5}  {size:>12}  {state}", row.provider);
+                println!(
+                    "{:width$}  {version:>5}  {size:>12}  {}",
+                    row.provider,
+                    escape_controls(&state)
+                );
             }
         }
         let all_ok = rows.iter().all(|r| r.state == ProviderState::Ok);

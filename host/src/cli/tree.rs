@@ -1,5 +1,6 @@
 //! What `put -r`, `get -r` and `sync` share: flags, the progress display, the summary.
 
+use crate::printable::escape_controls;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -198,7 +199,11 @@ fn report(globals: &Globals, summary: &TreeSummary, json: bool, verb: &str) -> a
         print_json(summary)?;
     } else {
         for failure in &summary.failed {
-            eprintln!("mirra: failed {}: {}", failure.key, failure.error);
+            eprintln!(
+                "mirra: failed {}: {}",
+                failure.key,
+                escape_controls(&failure.error.to_string())
+            );
         }
         if !globals.quiet() {
             print_summary(summary, verb);
@@ -246,8 +251,11 @@ fn print_summary(summary: &TreeSummary, verb: &str) {
         match &tally.first_error {
             None => println!("  {:width$}  {} {done}", tally.provider, tally.ok),
             Some(why) => println!(
-                "  {:width$}  {} {done}, {} failed (first: {why})",
-                tally.provider, tally.ok, tally.failed
+                "  {:width$}  {} {done}, {} failed (first: {})",
+                tally.provider,
+                tally.ok,
+                tally.failed,
+                escape_controls(why)
             ),
         }
     }

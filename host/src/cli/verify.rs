@@ -1,5 +1,6 @@
 //! `mirra verify [PREFIX] [--fast]`.
 
+use crate::printable::escape_controls;
 use std::collections::BTreeMap;
 
 use clap::Args;
@@ -33,7 +34,12 @@ impl VerifyCmd {
             print_json(&rows)?;
         } else {
             for row in rows.iter().filter(|r| r.state.is_deficient()) {
-                println!("{}  {}  {}", row.key, row.provider, describe(&row.state));
+                println!(
+                    "{}  {}  {}",
+                    row.key,
+                    row.provider,
+                    escape_controls(&describe(&row.state))
+                );
             }
             let mut summary: BTreeMap<&str, BTreeMap<&'static str, usize>> = BTreeMap::new();
             for row in &rows {

@@ -8,6 +8,7 @@
 
 mod default_text;
 mod error;
+mod file_safety;
 mod paths;
 mod redact;
 mod values;
@@ -21,6 +22,7 @@ use serde::Deserialize;
 
 pub use default_text::default_config_text;
 pub use error::ConfigError;
+pub use file_safety::write_private;
 pub use paths::{default_config_path, default_data_dir, default_state_dir, expand_tilde, home_dir};
 pub use values::{format_duration, format_size, parse_duration, parse_size, WriteQuorum};
 
@@ -223,13 +225,26 @@ pub struct ChaosConfig {
 }
 
 impl Config {
-    /// Reads and checks the config at `path`.
+    /// Reads and checks the config at `path`; driver paths in it become absolute
+    /// (`~` expanded, relative ones taken from the config file's directory). Warns when
+    /// the file holds credentials and group or others can read it.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        let read_error = |source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
-        Config::parse(&text, path)
+        };
+        let mut file = std::fs::File::open(path).map_err(read_error)?;
+        let mode = file.metadata().map_err(read_error)?.permissions().mode();
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(read_error)?;
+        let mut config = Config::parse(&text, path)?;
+        file_safety::anchor_paths(&mut config, path);
+        if let Some(warning) = file_safety::exposure_warning(&config, path, mode) {
+            tracing::warn!("{warning}");
+        }
+        Ok(config)
     }
 
     /// Parses and checks config `text`; `path` only appears in error messages.

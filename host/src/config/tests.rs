@@ -402,3 +402,63 @@ fn default_config_text_escapes_odd_paths() {
         Some("/p\\s/disk-a")
     );
 }
+
+#[test]
+fn driver_paths_are_anchored_to_the_config_file_not_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "driver_dirs = [\"drivers\", \"/opt/mirra\"]\n\
+         [[provider]]\nname = \"a\"\ndriver = \"./libmirra_driver_x.so\"\n\
+         [[provider]]\nname = \"b\"\ndriver = \"~/d/libmirra_driver_y.so\"\n\
+         [[provider]]\nname = \"c\"\ndriver = \"disk\"\n",
+    )
+    .unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(
+        config.driver_dirs,
+        [dir.path().join("drivers"), PathBuf::from("/opt/mirra")]
+    );
+    assert_eq!(
+        Path::new(&config.providers[0].driver),
+        dir.path().join("./libmirra_driver_x.so")
+    );
+    assert_eq!(
+        Path::new(&config.providers[1].driver),
+        home_dir().join("d/libmirra_driver_y.so")
+    );
+    assert_eq!(config.providers[2].driver, "disk");
+}
+
+#[test]
+fn a_readable_config_with_credentials_is_worth_a_warning() {
+    let path = Path::new("/x/config.toml");
+    let with_secret = Config::parse(
+        &format!("{MINIMAL_PROVIDER}[provider.config]\nsecret_access_key = \"s3cr3t\"\n"),
+        path,
+    )
+    .unwrap();
+    let warning = file_safety::exposure_warning(&with_secret, path, 0o100644).unwrap();
+    assert!(
+        warning.contains("mode 644") && warning.contains("chmod 600"),
+        "{warning}"
+    );
+    assert!(!warning.contains("s3cr3t"), "{warning}");
+    assert!(file_safety::exposure_warning(&with_secret, path, 0o100600).is_none());
+    let without = Config::parse(MINIMAL_PROVIDER, path).unwrap();
+    assert!(file_safety::exposure_warning(&without, path, 0o100644).is_none());
+}
+
+#[test]
+fn private_files_are_0600_even_when_replacing_a_looser_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, "old").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    write_private(&path, "new").unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+}
