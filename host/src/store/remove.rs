@@ -35,8 +35,17 @@ impl Store {
         let tombstone =
             ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
         let all: Vec<usize> = (0..self.replicas.len()).collect();
+        // Only providers that can write get a tombstone; the rest are read-only.
+        let writable = self
+            .replicas
+            .iter()
+            .map(|r| match r.can(Capabilities::WRITE) {
+                true => Ok(()),
+                false => Err("read-only provider: its driver does not declare write".into()),
+            })
+            .collect();
         let errors = self
-            .write_manifest_on(key, &tombstone, &all, vec![Ok(()); all.len()])
+            .write_manifest_on(key, &tombstone, &all, writable)
             .await;
         let mut outcomes = self.outcomes(errors);
         let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
