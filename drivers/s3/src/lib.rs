@@ -18,7 +18,6 @@ mod credentials;
 mod driver;
 mod errors;
 mod location;
-mod runtime;
 mod writer;
 
 use mirra_driver_api::{Capabilities, DriverFactory, DriverInfo, DriverResult, StorageDriver};
