@@ -619,4 +619,4 @@ mod tests {
 
 #[cfg(test)]
 #[path = "replica_capability_tests.rs"]
-mod capability_tests;
+pub(crate) mod capability_tests;

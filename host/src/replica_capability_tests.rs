@@ -15,8 +15,8 @@ use crate::health::BreakerPolicy;
 
 /// An in-memory store that records every call it gets, whatever it declares.
 #[derive(Default)]
-struct Recording {
-    objects: Mutex<HashMap<String, Vec<u8>>>,
+pub(crate) struct Recording {
+    pub(crate) objects: Mutex<HashMap<String, Vec<u8>>>,
     calls: Mutex<Vec<String>>,
 }
 
@@ -24,7 +24,7 @@ impl Recording {
     fn note(&self, call: String) {
         self.calls.lock().unwrap().push(call);
     }
-    fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
     }
 }
@@ -33,7 +33,9 @@ impl StorageDriver for Recording {
     fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
         self.note(format!("stat {key}"));
         let objects = self.objects.lock().unwrap();
-        let data = objects.get(key.as_str()).ok_or_else(|| DriverError::not_found(key))?;
+        let data = objects
+            .get(key.as_str())
+            .ok_or_else(|| DriverError::not_found(key))?;
         Ok(ObjectMeta {
             size: data.len() as u64,
         })
@@ -41,7 +43,9 @@ impl StorageDriver for Recording {
     fn read(&self, key: &Key, offset: u64, buf: &mut [u8]) -> DriverResult<usize> {
         self.note(format!("read {offset}"));
         let objects = self.objects.lock().unwrap();
-        let data = objects.get(key.as_str()).ok_or_else(|| DriverError::not_found(key))?;
+        let data = objects
+            .get(key.as_str())
+            .ok_or_else(|| DriverError::not_found(key))?;
         let rest = data.get(offset as usize..).unwrap_or_default();
         // Short reads of at most 4 bytes, so the host has to loop.
         let n = rest.len().min(buf.len()).min(4);
@@ -74,10 +78,16 @@ impl StorageDriver for Recording {
     }
 }
 
-fn replica(capabilities: Capabilities) -> (Replica, Arc<Recording>) {
+/// A provider named `rec` over a fresh [`Recording`] that declares `capabilities`.
+pub(crate) fn replica(capabilities: Capabilities) -> (Replica, Arc<Recording>) {
+    named_replica("rec", capabilities)
+}
+
+/// [`replica`] under another name.
+pub(crate) fn named_replica(name: &str, capabilities: Capabilities) -> (Replica, Arc<Recording>) {
     let driver = Arc::new(Recording::default());
     let settings = ReplicaSettings {
-        name: "rec".into(),
+        name: name.into(),
         priority: 0,
         weight: 1,
         required: false,
@@ -164,7 +174,11 @@ async fn undeclared_operations_are_refused_without_calling_the_driver() {
         ErrorKind::Unsupported
     );
     assert_eq!(
-        nothing.read_range(&k, 0, 4, Vec::new()).await.unwrap_err().kind,
+        nothing
+            .read_range(&k, 0, 4, Vec::new())
+            .await
+            .unwrap_err()
+            .kind,
         ErrorKind::Unsupported
     );
     assert!(driver.calls().is_empty(), "{:?}", driver.calls());
@@ -184,9 +198,15 @@ async fn a_driver_without_range_read_only_sees_reads_that_continue() {
             .lock()
             .unwrap()
             .insert("k".into(), data.clone());
-        let got = replica.read_range(&key("k"), 10, 9, Vec::new()).await.unwrap();
+        let got = replica
+            .read_range(&key("k"), 10, 9, Vec::new())
+            .await
+            .unwrap();
         assert_eq!(got, data[10..19]);
-        let past = replica.read_range(&key("k"), 50, 9, Vec::new()).await.unwrap();
+        let past = replica
+            .read_range(&key("k"), 50, 9, Vec::new())
+            .await
+            .unwrap();
         assert!(past.is_empty());
         let offsets: Vec<u64> = driver
             .calls()

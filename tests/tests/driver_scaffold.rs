@@ -20,7 +20,12 @@ fn workspace() -> &'static Path {
 fn lines(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap().lines().count())
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .count()
+        })
         .sum()
 }
 
@@ -51,7 +56,11 @@ fn scaffold_kv(into: &Path) -> PathBuf {
     assert!(manifest.contains("\n[dependencies]\n"), "{manifest}");
     std::fs::write(
         dir.join("Cargo.toml"),
-        manifest.replacen("\n[dependencies]\n", &format!("\n[dependencies]\n{extra}"), 1),
+        manifest.replacen(
+            "\n[dependencies]\n",
+            &format!("\n[dependencies]\n{extra}"),
+            1,
+        ),
     )
     .unwrap();
     // The workspace's lock pins the same versions, so the build reuses its artifacts.
@@ -83,7 +92,10 @@ fn a_driver_scaffolded_outside_the_workspace_builds_and_serves_mirra() {
     assert!(caps.contains(Capabilities::WRITE) && !caps.contains(Capabilities::STREAMING_WRITE));
     let driver = library.open(HostContext::default(), &config).unwrap();
     let summary = testkit::run_all(&driver, caps);
-    assert!(summary.passed.contains(&"atomic_write_visibility"), "{summary:?}");
+    assert!(
+        summary.passed.contains(&"atomic_write_visibility"),
+        "{summary:?}"
+    );
 
     // Dropped into a driver directory and named by its bare name, it needs nothing else.
     let drivers = work.path().join("drivers");
@@ -106,14 +118,29 @@ fn a_driver_scaffolded_outside_the_workspace_builds_and_serves_mirra() {
     .unwrap();
 
     let doctor = env.run(&["doctor"]);
-    assert_eq!(doctor.code, 0, "{}\n{}", doctor.stdout_text(), doctor.stderr);
-    assert!(doctor.stdout_text().contains("no streaming-write"), "{}", doctor.stdout_text());
+    assert_eq!(
+        doctor.code,
+        0,
+        "{}\n{}",
+        doctor.stdout_text(),
+        doctor.stderr
+    );
+    assert!(
+        doctor.stdout_text().contains("no streaming-write"),
+        "{}",
+        doctor.stdout_text()
+    );
 
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let file = env.file("photo.bin", &data);
-    env.run(&["put", file.to_str().unwrap(), "pics/photo.bin"]).ok();
+    env.run(&["put", file.to_str().unwrap(), "pics/photo.bin"])
+        .ok();
     let out = env.run(&["get", "pics/photo.bin"]).ok();
-    assert!(out.stdout == data, "get returned {} bytes", out.stdout.len());
+    assert!(
+        out.stdout == data,
+        "get returned {} bytes",
+        out.stdout.len()
+    );
     let verify = env.run(&["verify", "--json"]).ok();
     let rows: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert!(
@@ -152,7 +179,10 @@ fn the_driver_guide_walkthrough_runs_as_written() {
     let profile = bin_dir.file_name().unwrap().to_string_lossy().into_owned();
     if profile != "release" {
         script = script
-            .replace("cargo build --release", &format!("cargo build {}", mirra_tests::profile_args().join(" ")))
+            .replace(
+                "cargo build --release",
+                &format!("cargo build {}", mirra_tests::profile_args().join(" ")),
+            )
             .replace("/release/", &format!("/{profile}/"));
     }
     let home = tempfile::tempdir().unwrap();

@@ -174,7 +174,9 @@ fn a_driver_built_against_driver_api_1_0_0_loads_and_passes_the_kit() {
     // workspace of its own.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1-0-driver");
     let path = mirra_tests::build_standalone(&dir, "mirra_fixture_v1_0_driver");
-    let loaded = Loader::default().load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = Loader::default()
+        .load(&path)
+        .unwrap_or_else(|e| panic!("{e}"));
     let caps = loaded.info().capabilities;
     let driver = loaded
         .open(HostContext::default(), "")

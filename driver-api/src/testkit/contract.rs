@@ -20,9 +20,8 @@ pub(crate) fn atomic_write_visibility(ctx: &Ctx) -> CheckResult {
     let done = AtomicBool::new(false);
     let (writes, reads) = std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let result = (0..20).try_for_each(|i| {
-                put(ctx.driver, &k, if i % 2 == 0 { &new } else { &old })
-            });
+            let result =
+                (0..20).try_for_each(|i| put(ctx.driver, &k, if i % 2 == 0 { &new } else { &old }));
             done.store(true, Ordering::Release);
             result
         });
@@ -37,16 +36,21 @@ pub(crate) fn atomic_write_visibility(ctx: &Ctx) -> CheckResult {
                 // A read may be short, but what it returns must be a prefix of one
                 // whole version: never empty, never a mix.
                 let got = &buf[..n];
-                ensure(n > 0 && (old.starts_with(got) || new.starts_with(got)), || {
-                    format!("a read during overwrites returned {n} bytes of neither version")
-                })?;
+                ensure(
+                    n > 0 && (old.starts_with(got) || new.starts_with(got)),
+                    || format!("a read during overwrites returned {n} bytes of neither version"),
+                )?;
                 seen += 1;
             }
             Ok(())
         });
         (
-            writer.join().unwrap_or_else(|_| Err("writer panicked".into())),
-            reader.join().unwrap_or_else(|_| Err("reader panicked".into())),
+            writer
+                .join()
+                .unwrap_or_else(|_| Err("writer panicked".into())),
+            reader
+                .join()
+                .unwrap_or_else(|_| Err("reader panicked".into())),
         )
     });
     cleanup(ctx.driver, &[k]);
@@ -77,9 +81,10 @@ pub(crate) fn public_url_shape(ctx: &Ctx) -> CheckResult {
                     .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)),
             || format!("{url:?} has no valid scheme"),
         )?;
-        ensure(!rest.is_empty() && !url.chars().any(char::is_whitespace), || {
-            format!("{url:?} is empty after the scheme or holds whitespace")
-        })?;
+        ensure(
+            !rest.is_empty() && !url.chars().any(char::is_whitespace),
+            || format!("{url:?} is empty after the scheme or holds whitespace"),
+        )?;
         let last = k.as_str().rsplit('/').next().unwrap_or_default();
         ensure(percent_decode(url).contains(last), || {
             format!("{url:?} does not name the key {k}")

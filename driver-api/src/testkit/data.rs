@@ -186,10 +186,7 @@ pub(crate) fn delete_then_not_found(ctx: &Ctx) -> CheckResult {
     put(ctx.driver, &k, b"bye")?;
     ctx.driver.delete(&k).map_err(|e| format!("delete: {e}"))?;
     expect_not_found("stat after delete", ctx.driver.stat(&k))?;
-    expect_not_found(
-        "read after delete",
-        ctx.driver.read(&k, 0, &mut [0u8; 8]),
-    )?;
+    expect_not_found("read after delete", ctx.driver.read(&k, 0, &mut [0u8; 8]))?;
     expect_not_found("second delete", ctx.driver.delete(&k))
 }
 

@@ -179,7 +179,12 @@ fn entries() -> Vec<Entry> {
         entry!(concurrent_writers, C::STREAMING_WRITE, stream, streaming),
         entry!(delete_then_not_found, C::DELETE, rw | C::DELETE, data),
         entry!(list_prefix_and_paging, C::LIST, rw | C::LIST, data),
-        entry!(atomic_write_visibility, C::ATOMIC_WRITE, rw | C::ATOMIC_WRITE, contract),
+        entry!(
+            atomic_write_visibility,
+            C::ATOMIC_WRITE,
+            rw | C::ATOMIC_WRITE,
+            contract
+        ),
         entry!(public_url_shape, C::PUBLIC_URL, C::PUBLIC_URL, contract),
     ]
 }

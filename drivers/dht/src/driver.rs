@@ -6,9 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_lite::StreamExt;
 use mainline::async_dht::AsyncDht;
-use mirra_driver_api::runtime::DriverRuntime;
 use mainline::errors::{PutMutableError, PutQueryError};
 use mainline::{Dht, MutableItem, SigningKey};
+use mirra_driver_api::runtime::DriverRuntime;
 use mirra_driver_api::{
     DriverError, DriverResult, ErrorKind, Key, ObjectMeta, ObjectWriter, StorageDriver,
 };

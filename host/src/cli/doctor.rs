@@ -206,3 +206,45 @@ async fn write_probe(
     writer.commit().await?;
     replica.put(key, payload).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::capability_tests::replica;
+
+    #[tokio::test]
+    async fn the_probe_calls_only_what_the_driver_declares() {
+        // WRITE without DELETE or STREAMING_WRITE: one fixed probe key, overwritten by
+        // every run, written through put, never deleted.
+        let (writable, driver) = replica(Capabilities::READ | Capabilities::WRITE);
+        for _ in 0..3 {
+            let detail = probe(&writable).await.unwrap();
+            assert!(detail.contains("no streaming-write"), "{detail}");
+        }
+        let keys: Vec<String> = driver.objects.lock().unwrap().keys().cloned().collect();
+        assert_eq!(keys, [".mirra/doctor/probe"]);
+        let calls = driver.calls();
+        assert!(
+            calls
+                .iter()
+                .all(|c| !c.starts_with("delete") && !c.starts_with("begin_write")),
+            "{calls:?}"
+        );
+
+        // READ only: nothing is written at all.
+        let (read_only, driver) = replica(Capabilities::READ);
+        let detail = probe(&read_only).await.unwrap();
+        assert!(detail.contains("read-only"), "{detail}");
+        assert!(
+            driver.calls().iter().all(|c| c.starts_with("stat")),
+            "{:?}",
+            driver.calls()
+        );
+
+        // Nothing declared: a clear failure, no call.
+        let (nothing, driver) = replica(Capabilities::NONE);
+        let err = probe(&nothing).await.unwrap_err();
+        assert!(err.contains("declares no read"), "{err}");
+        assert!(driver.calls().is_empty());
+    }
+}

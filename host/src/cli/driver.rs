@@ -189,7 +189,10 @@ mod tests {
             assert!(!text.contains("{{"), "{path} has an unfilled placeholder");
         }
         let cargo = &files.iter().find(|(p, _)| *p == "Cargo.toml").unwrap().1;
-        assert!(cargo.contains("name = \"mirra_driver_my_store\""), "{cargo}");
+        assert!(
+            cargo.contains("name = \"mirra_driver_my_store\""),
+            "{cargo}"
+        );
         assert!(cargo.contains("path = \"/x/driver-api\""), "{cargo}");
         let lib = &files.iter().find(|(p, _)| *p == "src/lib.rs").unwrap().1;
         assert!(lib.contains("pub struct MyStoreFactory;"), "{lib}");

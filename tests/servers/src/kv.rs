@@ -1,8 +1,9 @@
 //! A plain HTTP key-value store in memory: `PUT /key` stores the body, `GET` and `HEAD`
-//! return it, `DELETE` removes it, `GET /` answers `ok`. The simplest store a third-party
+//! return it, `DELETE` removes it, `GET /` answers `ok`, and `GET /?prefix=P` lists the
+//! keys starting with `P`, one `size<TAB>key` line each, sorted. The simplest store a third-party
 //! driver could target; the driver-scaffold test writes its driver against it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -13,12 +14,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
 use tokio::runtime::Runtime;
 
-type Store = Arc<Mutex<HashMap<String, Bytes>>>;
+type Store = Arc<Mutex<BTreeMap<String, Bytes>>>;
 
-/// Serves an empty key-value store on `listener`. Keys are the request paths as sent
-/// (still percent-encoded). Dropping the runtime stops it.
+/// Serves an empty key-value store on `listener`. Keys are the request paths,
+/// percent-decoded, without the leading `/`. Dropping the runtime stops it.
 pub fn serve_kv(listener: TcpListener) -> Runtime {
     let runtime = super::runtime();
     listener.set_nonblocking(true).expect("nonblocking");
@@ -45,14 +47,30 @@ async fn handle(
     store: Store,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let key = request.uri().path().to_owned();
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+    let key = decode(request.uri().path().trim_start_matches('/'));
     let reply = |status: StatusCode, body: Bytes| {
         let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         Ok(response)
     };
-    if key == "/" {
-        return reply(StatusCode::OK, Bytes::from_static(b"ok"));
+    if key.is_empty() {
+        let prefix = request
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("prefix="))
+            .map(decode);
+        let Some(prefix) = prefix else {
+            return reply(StatusCode::OK, Bytes::from_static(b"ok"));
+        };
+        let listing: String = store
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| format!("{}\t{k}\n", v.len()))
+            .collect();
+        return reply(StatusCode::OK, Bytes::from(listing));
     }
     let method = request.method().clone();
     match method {
@@ -71,7 +89,10 @@ async fn handle(
                     let mut response = Response::new(Full::new(Bytes::new()));
                     response.headers_mut().insert(
                         hyper::header::CONTENT_LENGTH,
-                        body.len().to_string().parse().expect("a number is a header value"),
+                        body.len()
+                            .to_string()
+                            .parse()
+                            .expect("a number is a header value"),
                     );
                     Ok(response)
                 }
