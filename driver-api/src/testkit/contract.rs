@@ -27,12 +27,24 @@ pub(crate) fn atomic_write_visibility(ctx: &Ctx) -> CheckResult {
         });
         let reader = s.spawn(|| -> CheckResult {
             let mut buf = vec![0u8; old.len().max(new.len()) + 1];
-            let mut seen = 0;
-            while !done.load(Ordering::Acquire) || seen == 0 {
-                let n = ctx
-                    .driver
-                    .read(&k, 0, &mut buf)
-                    .map_err(|e| format!("read during overwrites: {e}"))?;
+            let (mut whole, mut failed) = (0, 0);
+            while !done.load(Ordering::Acquire) || whole == 0 {
+                let n = match ctx.driver.read(&k, 0, &mut buf) {
+                    Ok(n) => n,
+                    // Missing, even for a moment, is not atomic.
+                    Err(e) if e.kind == ErrorKind::NotFound => {
+                        return Err(format!("a read during overwrites found nothing: {e}"));
+                    }
+                    // An error is not wrong bytes (the host tries another provider), but
+                    // it must not be all the kit ever sees.
+                    Err(e) if failed >= 1000 => {
+                        return Err(format!("every read during overwrites failed: {e}"));
+                    }
+                    Err(_) => {
+                        failed += 1;
+                        continue;
+                    }
+                };
                 // A read may be short, but what it returns must be a prefix of one
                 // whole version: never empty, never a mix.
                 let got = &buf[..n];
@@ -40,7 +52,7 @@ pub(crate) fn atomic_write_visibility(ctx: &Ctx) -> CheckResult {
                     n > 0 && (old.starts_with(got) || new.starts_with(got)),
                     || format!("a read during overwrites returned {n} bytes of neither version"),
                 )?;
-                seen += 1;
+                whole += 1;
             }
             Ok(())
         });
