@@ -16,9 +16,12 @@ pub type DriverResult<T> = Result<T, DriverError>;
 /// that needs an async runtime owns one (no runtime handle crosses the ABI).
 ///
 /// Keys arrive already validated by [`Key::parse`]; a driver maps them to its storage
-/// without escaping the root it was opened with. Every operation other than `stat` and
-/// `read` has a default body that answers [`ErrorKind::Unsupported`](crate::ErrorKind),
-/// so a read-only driver implements two methods.
+/// without escaping the root it was opened with. `begin_write`, `delete`, `list` and
+/// `public_url` have default bodies that answer
+/// [`ErrorKind::Unsupported`](crate::ErrorKind), `put`'s default streams through
+/// `begin_write` and `health`'s answers `Ok`, so a read-only driver implements two
+/// methods. The host calls an operation only when its capability is declared; see the
+/// write contract in the [crate docs](crate).
 pub trait StorageDriver: Send + Sync + 'static {
     /// Size of `key`. Capability: [`READ`](crate::Capabilities::READ).
     /// A missing key is [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).

@@ -8,7 +8,30 @@
 //! 1. implement [`StorageDriver`] (and [`ObjectWriter`] for streamed writes) for your
 //!    store, and [`DriverFactory`] to describe and open it;
 //! 2. call [`export_driver!`] once in a crate with `crate-type = ["cdylib", "rlib"]`;
-//! 3. run the conformance kit (feature `testkit`, `testkit::run_all`) against it.
+//! 3. run the conformance kit (feature `testkit`, `testkit::run_all` in-process and
+//!    `testkit::run_library` on the built `.so`) against it.
+//!
+//! A driver built on an async client library owns one runtime: feature `runtime`,
+//! `runtime::DriverRuntime`.
+//!
+//! # The write contract
+//! One rule, which the host, the conformance kit, the skeleton and `docs/drivers.md`
+//! all follow:
+//!
+//! - [`Capabilities::WRITE`] means [`StorageDriver::put`] works. The host writes small
+//!   objects (manifests, tombstones) with `put`, and writes nothing at all to a provider
+//!   without `WRITE`.
+//! - [`Capabilities::STREAMING_WRITE`] adds [`StorageDriver::begin_write`]: nothing
+//!   visible before `commit`, no trace after `abort` or drop. Declare it together with
+//!   `WRITE` (the default `put` streams through `begin_write`).
+//! - The host streams object bytes through `begin_write` when the driver has
+//!   `STREAMING_WRITE`; when it has only `WRITE`, it buffers the object in memory, up to
+//!   64 MiB, and calls `put` once at commit. Larger objects fail on such a provider
+//!   with a message saying so.
+//! - Every other operation is called only when its capability is declared: `READ` for
+//!   `stat` and `read`, `RANGE_READ` for a `read` at a non-zero offset (without it the
+//!   host reads from the start and skips), `LIST`, `DELETE`, `PUBLIC_URL`. `health`
+//!   needs none; its default answers `Ok`.
 //!
 //! The host loads the library with [`DriverLibrary::load`] and sees each opened provider
 //! as a [`LoadedDriver`], which implements the same [`StorageDriver`] trait.
@@ -30,6 +53,9 @@ mod foreign;
 mod key;
 mod policy;
 mod types;
+
+#[cfg(feature = "runtime")]
+pub mod runtime;
 
 #[cfg(feature = "testkit")]
 pub mod testkit;

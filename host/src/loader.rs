@@ -194,8 +194,13 @@ impl Loader {
         })?;
         check_ownership(&canonical, &file)?;
         let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
-        let library = DriverLibrary::load_as(&by_descriptor, &canonical)?;
-        drop(file);
+        let loaded_as = DriverLibrary::load_as(&by_descriptor, &canonical);
+        // The dynamic linker knows this object by the name `/proc/self/fd/N`, and a later
+        // dlopen of the same name returns it without reading the file. Closing the
+        // descriptor would free N for the next driver, which would then silently get this
+        // one, so the descriptor lives as long as the library: for the whole process.
+        std::mem::forget(file);
+        let library = loaded_as?;
         tracing::debug!(path = %canonical.display(), driver = %library.info().name, "loaded driver");
         loaded.insert(canonical, library.clone());
         Ok(library)

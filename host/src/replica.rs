@@ -111,6 +111,24 @@ impl Replica {
         &self.health
     }
 
+    /// `Ok` when the driver declares `caps`; otherwise an `Unsupported` error naming the
+    /// operation and the provider, without calling the driver. Every driver call below
+    /// goes through this first: the host never calls what a driver does not declare.
+    fn require(&self, caps: Capabilities, op: &str) -> DriverResult<()> {
+        if self.can(caps) {
+            return Ok(());
+        }
+        Err(DriverError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{op}: provider {} (driver {}) does not declare {}",
+                self.name(),
+                self.info.name,
+                caps.names().join("+")
+            ),
+        ))
+    }
+
     /// Runs `f` once against the driver on the blocking pool, within `deadline`, unless
     /// the breaker is open; records the outcome in the provider's health.
     ///
@@ -220,6 +238,7 @@ impl Replica {
 
     /// Size of `key`.
     pub async fn stat(&self, key: &Key) -> DriverResult<u64> {
+        self.require(Capabilities::READ, "stat")?;
         let key = key.clone();
         self.call("stat", move |d| d.stat(&key).map(|m| m.size))
             .await
@@ -227,7 +246,8 @@ impl Replica {
 
     /// Reads `len` bytes at `offset` into `buf` (resized to what was read), looping over
     /// short reads; fewer bytes only at the end of the object. Each try must finish
-    /// within the stall timeout.
+    /// within the stall timeout. A driver without `RANGE_READ` is only ever asked to read
+    /// from the start: the bytes before `offset` are read and dropped.
     pub async fn read_range(
         &self,
         key: &Key,
@@ -235,11 +255,17 @@ impl Replica {
         len: usize,
         buf: Vec<u8>,
     ) -> DriverResult<Vec<u8>> {
+        self.require(Capabilities::READ, "read")?;
+        let ranged = self.can(Capabilities::RANGE_READ);
         let mut spare = Some(buf);
         self.retrying(|| {
             let key = key.clone();
             let mut buf = spare.take().unwrap_or_default();
             self.call_once("read", self.settings.stall_timeout, move |d| {
+                if !ranged && !skip_to(d, &key, offset)? {
+                    buf.clear();
+                    return Ok(buf);
+                }
                 buf.resize(len, 0);
                 let mut filled = 0;
                 while filled < len {
@@ -285,12 +311,14 @@ impl Replica {
 
     /// Stores a small object.
     pub async fn put(&self, key: &Key, data: Arc<Vec<u8>>) -> DriverResult<()> {
+        self.require(Capabilities::WRITE, "put")?;
         let key = key.clone();
         self.call("put", move |d| d.put(&key, &data)).await
     }
 
     /// Deletes `key`.
     pub async fn delete(&self, key: &Key) -> DriverResult<()> {
+        self.require(Capabilities::DELETE, "delete")?;
         let key = key.clone();
         self.call("delete", move |d| d.delete(&key)).await
     }
@@ -302,6 +330,7 @@ impl Replica {
         cursor: Option<String>,
         limit: u32,
     ) -> DriverResult<ListPage> {
+        self.require(Capabilities::LIST, "list")?;
         let prefix = prefix.to_owned();
         self.call("list", move |d| d.list(&prefix, cursor.as_deref(), limit))
             .await
@@ -337,6 +366,7 @@ impl Replica {
 
     /// A URL other clients can read `key` from.
     pub async fn public_url(&self, key: &Key) -> DriverResult<String> {
+        self.require(Capabilities::PUBLIC_URL, "public_url")?;
         let key = key.clone();
         self.call("public_url", move |d| d.public_url(&key)).await
     }
@@ -346,30 +376,93 @@ impl Replica {
         self.call("health", |d| d.health()).await
     }
 
-    /// Starts a streamed write.
+    /// Starts a write of a whole object: streamed through the driver's `begin_write`
+    /// when it declares `STREAMING_WRITE`, else (with `WRITE` only) buffered in memory,
+    /// up to [`BUFFERED_WRITE_LIMIT`] bytes, and stored with one `put` at commit.
+    ///
+    /// # Errors
+    /// `Unsupported` without `WRITE`; the driver's error from `begin_write`.
     pub async fn begin_write(&self, key: &Key) -> DriverResult<ReplicaWriter> {
+        self.require(Capabilities::WRITE, "write")?;
+        if !self.can(Capabilities::STREAMING_WRITE) {
+            return Ok(ReplicaWriter {
+                replica: self.clone(),
+                inner: Inner::Buffered {
+                    key: key.clone(),
+                    data: Vec::new(),
+                },
+            });
+        }
         let key = key.clone();
         let writer = self
             .call("begin_write", move |d| d.begin_write(&key))
             .await?;
         Ok(ReplicaWriter {
             replica: self.clone(),
-            writer: Some(writer),
+            inner: Inner::Streamed(Some(writer)),
         })
     }
 }
 
-/// A streamed write to one provider; each call runs on the blocking pool like any other.
+/// The largest object the host writes to a provider whose driver has `WRITE` but not
+/// `STREAMING_WRITE`: such a write is held in memory and stored with one `put`.
+pub const BUFFERED_WRITE_LIMIT: usize = 64 << 20;
+
+/// Reads and drops the first `offset` bytes of `key`, in order from the start, for a
+/// driver without `RANGE_READ`: such a driver only ever sees reads that continue where
+/// the previous one of the same call ended. `false` when the object ends first.
+fn skip_to(d: &dyn StorageDriver, key: &Key, offset: u64) -> DriverResult<bool> {
+    let mut scratch = vec![0u8; offset.min(1 << 20) as usize];
+    let mut pos = 0u64;
+    while pos < offset {
+        let want = scratch.len().min((offset - pos) as usize);
+        let n = d.read(key, pos, &mut scratch[..want])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        pos += n as u64;
+    }
+    Ok(true)
+}
+
+/// A write of one object to one provider; each driver call runs on the blocking pool
+/// like any other.
 pub struct ReplicaWriter {
     replica: Replica,
-    writer: Option<Box<dyn ObjectWriter>>,
+    inner: Inner,
+}
+
+enum Inner {
+    /// The driver's own streamed writer; `None` once a call on it failed.
+    Streamed(Option<Box<dyn ObjectWriter>>),
+    /// A `WRITE`-only driver: the bytes so far, stored with `put` at commit.
+    Buffered { key: Key, data: Vec<u8> },
 }
 
 impl ReplicaWriter {
     /// Appends `data`.
+    ///
+    /// # Errors
+    /// The driver's error; for a buffered write, `InvalidInput` once the object grows past
+    /// [`BUFFERED_WRITE_LIMIT`].
     pub async fn write(&mut self, data: Arc<Vec<u8>>) -> DriverResult<()> {
-        let mut writer = self
-            .writer
+        let slot = match &mut self.inner {
+            Inner::Streamed(slot) => slot,
+            Inner::Buffered { data: held, .. } => {
+                if held.len() + data.len() > BUFFERED_WRITE_LIMIT {
+                    return Err(DriverError::invalid_input(format!(
+                        "provider {} (driver {}) cannot stream writes, and objects over {} MiB \
+                         do not fit the buffer the host stores with one put",
+                        self.replica.name(),
+                        self.replica.info.name,
+                        BUFFERED_WRITE_LIMIT >> 20
+                    )));
+                }
+                held.extend_from_slice(&data);
+                return Ok(());
+            }
+        };
+        let mut writer = slot
             .take()
             .ok_or_else(|| DriverError::other("writer already failed"))?;
         let timeout = self.replica.settings.timeout;
@@ -380,16 +473,20 @@ impl ReplicaWriter {
                 Ok((writer, result))
             })
             .await?;
-        self.writer = Some(writer);
+        if let Inner::Streamed(slot) = &mut self.inner {
+            *slot = Some(writer);
+        }
         result
     }
 
     /// Makes the object visible.
-    pub async fn commit(mut self) -> DriverResult<()> {
-        let writer = self
-            .writer
-            .take()
-            .ok_or_else(|| DriverError::other("writer already failed"))?;
+    pub async fn commit(self) -> DriverResult<()> {
+        let writer = match self.inner {
+            Inner::Buffered { key, data } => return self.replica.put(&key, Arc::new(data)).await,
+            Inner::Streamed(writer) => {
+                writer.ok_or_else(|| DriverError::other("writer already failed"))?
+            }
+        };
         self.replica
             .call_once("commit", self.replica.settings.timeout, move |_| {
                 writer.commit()
@@ -398,16 +495,16 @@ impl ReplicaWriter {
     }
 
     /// Discards what was written.
-    pub async fn abort(mut self) -> DriverResult<()> {
-        match self.writer.take() {
-            Some(writer) => {
+    pub async fn abort(self) -> DriverResult<()> {
+        match self.inner {
+            Inner::Buffered { .. } | Inner::Streamed(None) => Ok(()),
+            Inner::Streamed(Some(writer)) => {
                 self.replica
                     .call_once("abort", self.replica.settings.timeout, move |_| {
                         writer.abort()
                     })
                     .await
             }
-            None => Ok(()),
         }
     }
 }
@@ -558,3 +655,7 @@ mod tests {
         assert!(err.to_string().contains("larger than"), "{err}");
     }
 }
+
+#[cfg(test)]
+#[path = "replica_capability_tests.rs"]
+pub(crate) mod capability_tests;

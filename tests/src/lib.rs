@@ -33,6 +33,7 @@ fn build_workspace() -> Artifacts {
             "--workspace",
             "--message-format=json-render-diagnostics",
         ])
+        .args(profile_args())
         .current_dir(workspace)
         .output()
         .expect("cannot run cargo to build the driver libraries");
@@ -82,6 +83,59 @@ fn build_workspace() -> Artifacts {
         }
     }
     artifacts
+}
+
+/// The cargo profile this test binary was built with, from its path
+/// (`<target>/<profile>/deps/<test>`): `debug` unless the tests run with `--release` or
+/// `--profile`. Libraries and binaries are built with the same profile, so a release
+/// test run never loads the debug build's leftovers.
+pub fn profile() -> String {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let deps = exe.parent().expect("the test binary's directory");
+    match deps.parent().and_then(Path::file_name) {
+        Some(profile) if deps.file_name().is_some_and(|d| d == "deps") => {
+            profile.to_string_lossy().into_owned()
+        }
+        _ => "debug".into(),
+    }
+}
+
+/// The cargo arguments that select [`profile`].
+pub fn profile_args() -> Vec<String> {
+    match profile().as_str() {
+        "debug" => Vec::new(),
+        "release" => vec!["--release".into()],
+        other => vec!["--profile".into(), other.into()],
+    }
+}
+
+/// Builds the cdylib of a crate outside the workspace (its own `[workspace]`, or a
+/// scaffolded driver) into the workspace's target directory with [`profile`], so the
+/// dependencies it shares with the workspace are not rebuilt, and returns the `.so`.
+/// Offline: every dependency is one the workspace build already fetched.
+pub fn build_standalone(manifest_dir: &Path, lib_name: &str) -> PathBuf {
+    let profile_dir = mirra_bin()
+        .parent()
+        .expect("the profile directory")
+        .to_path_buf();
+    let target_dir = profile_dir.parent().expect("the target directory");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--lib", "--offline"])
+        .args(profile_args())
+        .current_dir(manifest_dir)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .output()
+        .expect("cannot run cargo");
+    assert!(
+        output.status.success(),
+        "cargo build in {} failed:\n{}",
+        manifest_dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let so = profile_dir.join(format!("lib{lib_name}.so"));
+    assert!(so.is_file(), "cargo built no {}", so.display());
+    so
 }
 
 /// The built shared library of the crate whose `[lib] name` is `lib_name`

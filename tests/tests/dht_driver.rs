@@ -1,6 +1,6 @@
 //! The DHT driver loaded as a `.so`, against a local mainline testnet of several nodes
-//! on 127.0.0.1 (never the public DHT): the conformance checks that fit BEP 44's
-//! 1000-byte values, the same checks at sizes the DHT allows, the size limit,
+//! on 127.0.0.1 (never the public DHT): the conformance kit at the sizes BEP 44's
+//! 1000-byte values allow, the size limit,
 //! read-only `dht+udp://` access, and `mirra put`/`get` with the DHT as the only copy
 //! left.
 
@@ -90,20 +90,27 @@ fn info_declares_what_bep44_allows() {
 }
 
 #[test]
-fn kit_checks_that_fit_the_dht_pass() {
+fn the_whole_kit_passes_at_sizes_bep44_allows() {
     let library = library();
     let driver = open(&library, SEED);
-    let run = format!("kit-{}/", std::process::id());
-    // The kit's other checks write 4 KiB to 32 MiB or an empty object, which BEP 44
-    // cannot hold; the same behaviours are checked below at sizes it can.
-    for (name, check) in [
-        (
-            "unicode_and_space_keys",
-            testkit::unicode_and_space_keys as fn(&dyn StorageDriver, &str) -> _,
-        ),
-        ("delete_then_not_found", testkit::delete_then_not_found),
+    // The shared kit, scaled to 1000-byte values; an empty put must be refused plainly.
+    let limits = testkit::Limits {
+        max_object_size: 1000, // BEP 44: a value holds at most 1000 bytes
+        empty_objects: false,
+    };
+    let caps = library.info().capabilities;
+    let summary = testkit::run_all_with(&driver, caps, limits);
+    for check in [
+        "health_answers",
+        "round_trip",
+        "empty_object",
+        "range_reads",
+        "host_keys",
+        "delete_then_not_found",
+        "atomic_write_visibility",
+        "public_url_shape",
     ] {
-        check(&driver, &format!("{run}{name}/")).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(summary.passed.contains(&check), "{check}: {summary:?}");
     }
 }
 

@@ -39,7 +39,8 @@ fn conformance_kit_passes_as_loaded_library_over_webdav() {
         )
         .unwrap();
     let summary = testkit::run_all(&driver, lib.info().capabilities);
-    assert!(summary.skipped.is_empty(), "skipped {:?}", summary.skipped);
+    // WebDAV PUTs are not atomic; every other capability's checks run.
+    assert_eq!(summary.skipped, ["atomic_write_visibility"]);
     assert!(summary.passed.contains(&"list_prefix_and_paging"));
 }
 

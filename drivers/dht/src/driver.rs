@@ -4,11 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use futures_lite::future::block_on;
 use futures_lite::StreamExt;
 use mainline::async_dht::AsyncDht;
 use mainline::errors::{PutMutableError, PutQueryError};
 use mainline::{Dht, MutableItem, SigningKey};
+use mirra_driver_api::runtime::DriverRuntime;
 use mirra_driver_api::{
     DriverError, DriverResult, ErrorKind, Key, ObjectMeta, ObjectWriter, StorageDriver,
 };
@@ -44,6 +44,8 @@ pub(crate) struct Inner {
     /// The last sequence number this process wrote per salt, so two writes within one
     /// clock tick still go up.
     last_seq: Mutex<HashMap<Vec<u8>, i64>>,
+    /// Drives mainline's async queries from the driver's blocking calls.
+    runtime: DriverRuntime,
 }
 
 /// Where a new node listens.
@@ -105,6 +107,7 @@ impl DhtDriver {
                 public_key,
                 signer,
                 last_seq: Mutex::new(HashMap::new()),
+                runtime: DriverRuntime::new("dht", 1)?,
             }),
         })
     }
@@ -137,7 +140,7 @@ impl Inner {
 
     /// The value stored under `key`; an absent item or a tombstone is `NotFound`.
     pub(crate) fn value(&self, key: &Key) -> DriverResult<Box<[u8]>> {
-        match block_on(self.newest(&salt_for(key)))? {
+        match self.runtime.block_on(self.newest(&salt_for(key)))? {
             Some(item) if !item.value().is_empty() => Ok(item.value().into()),
             _ => Err(DriverError::not_found(key)),
         }
@@ -173,7 +176,7 @@ impl Inner {
         for _ in 0..SEQ_RETRIES {
             let seq = self.next_seq(&salt, at_least);
             let item = MutableItem::new(signer.clone(), value, seq, Some(&salt));
-            match block_on(self.dht.put_mutable(item, None)) {
+            match self.runtime.block_on(self.dht.put_mutable(item, None)) {
                 Ok(_) => {
                     if let Ok(mut last) = self.last_seq.lock() {
                         last.insert(salt, seq);
@@ -182,7 +185,7 @@ impl Inner {
                 }
                 Err(PutMutableError::Concurrency(_)) => {
                     // A node holds a newer item: continue above it.
-                    let newest = block_on(self.newest(&salt))?;
+                    let newest = self.runtime.block_on(self.newest(&salt))?;
                     at_least = newest.map_or(seq, |item| item.seq()).max(seq) + 1;
                 }
                 Err(PutMutableError::Query(e)) => return Err(query_error(key, e)),
@@ -277,7 +280,7 @@ impl StorageDriver for DhtDriver {
 
     /// Asks the DHT for nodes close to this one: fails when nobody answers.
     fn health(&self) -> DriverResult<()> {
-        if block_on(self.inner.dht.bootstrapped()) {
+        if self.inner.runtime.block_on(self.inner.dht.bootstrapped()) {
             Ok(())
         } else {
             Err(DriverError::unavailable(

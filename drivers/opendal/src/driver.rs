@@ -4,11 +4,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mirra_driver_api::runtime::DriverRuntime;
 use mirra_driver_api::{
     DriverError, DriverResult, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver,
 };
 use opendal::Operator;
-use tokio::runtime::Runtime;
 
 use crate::config::OpendalConfig;
 use crate::errors::ErrorMapper;
@@ -34,7 +34,7 @@ pub struct OpendalDriver {
 /// What the driver and its writers share.
 pub(crate) struct Shared {
     pub(crate) op: Operator,
-    pub(crate) runtime: Runtime,
+    pub(crate) runtime: DriverRuntime,
     pub(crate) errors: ErrorMapper,
     /// Writes go to a staging path and are renamed into place on commit: for services
     /// that write in place (fs, sftp), so that an aborted overwrite keeps the old object.
@@ -53,14 +53,7 @@ impl OpendalDriver {
     pub fn open(config: &OpendalConfig) -> DriverResult<Self> {
         // Registers the compiled-in services and the HTTP transport, once per process.
         opendal::install_default();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("mirra-opendal")
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                DriverError::other(format!("opendal driver: cannot start a runtime: {e}"))
-            })?;
+        let runtime = DriverRuntime::new("opendal", 2)?;
         let errors = ErrorMapper::new(config.secret_values());
         let op = {
             let _entered = runtime.enter();

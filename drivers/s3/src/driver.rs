@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use mirra_driver_api::runtime::DriverRuntime;
 use mirra_driver_api::{
     DriverError, DriverResult, ErrorKind, Key, ListEntry, ListPage, ObjectMeta, ObjectWriter,
     StorageDriver,
@@ -21,8 +22,10 @@ use crate::address_guard;
 use crate::config::Settings;
 use crate::errors::{http_status, map_error};
 use crate::location;
-use crate::runtime::DriverRuntime;
 use crate::writer::S3Writer;
+
+/// Runtime workers: enough to run a few part uploads beside the calling thread's request.
+const WORKER_THREADS: usize = 2;
 
 /// S3 lists at most 1,000 keys per request.
 const MAX_LIST_PAGE: u32 = 1000;
@@ -63,7 +66,7 @@ impl fmt::Debug for S3Driver {
 impl S3Driver {
     /// Builds the client; makes no request (a provider may be down when opened).
     pub fn open(settings: Settings) -> DriverResult<Self> {
-        let runtime = DriverRuntime::new()?;
+        let runtime = DriverRuntime::new("s3", WORKER_THREADS)?;
         let endpoint = location::store_endpoint(&settings);
         let client = ClientOptions::new()
             .with_allow_http(endpoint.starts_with("http://"))

@@ -19,7 +19,6 @@ mod credentials;
 mod driver;
 mod errors;
 mod location;
-mod runtime;
 mod writer;
 
 use mirra_driver_api::{

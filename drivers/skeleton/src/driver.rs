@@ -6,8 +6,9 @@
 //! the host handles: it never calls an operation whose capability is not declared.
 //!
 //! All calls are blocking and may come from many threads at once (`Send + Sync`). If
-//! your client library is async, own a runtime in the driver (e.g. a tokio runtime
-//! built in `open`) and `block_on` inside each call; no runtime crosses the ABI.
+//! your client library is async, own a runtime in the driver: enable the `runtime`
+//! feature of `mirra-driver-api`, build a `mirra_driver_api::runtime::DriverRuntime` in
+//! `open` and `block_on` it inside each call; no runtime crosses the ABI.
 //!
 //! [`Capabilities`]: mirra_driver_api::Capabilities
 
@@ -58,7 +59,9 @@ impl StorageDriver for SkeletonDriver {
 
     /// Implement: store `data` under `key`, replacing what is there, in one request.
     /// Declare `WRITE`, and `ATOMIC_WRITE` if readers can never see a partial object.
-    /// Without an override, the trait's default streams through `begin_write`.
+    /// `WRITE` alone is enough for `mirra put`: the host then buffers each object (up to
+    /// 64 MiB) and calls `put` once. Without an override, the trait's default streams
+    /// through `begin_write`.
     fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
         let _ = (key, data);
         Err(DriverError::unsupported("put"))
@@ -67,8 +70,9 @@ impl StorageDriver for SkeletonDriver {
     /// Implement: start an upload and return a writer (a struct implementing
     /// [`ObjectWriter`]: `write` appends, `commit` makes the object visible, `abort` and
     /// `Drop` throw it away, e.g. a multipart upload or a temporary file). Nothing may be
-    /// visible under `key` before `commit`. Declare `STREAMING_WRITE` when it does not
-    /// hold the whole object in memory.
+    /// visible under `key` before `commit`. Declare `STREAMING_WRITE` (together with
+    /// `WRITE`) when it does not hold the whole object in memory; the host then streams
+    /// objects of any size through it.
     fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
         let _ = key;
         Err(DriverError::unsupported("begin_write"))
@@ -98,8 +102,10 @@ impl StorageDriver for SkeletonDriver {
     }
 
     /// Implement: a cheap check that the store answers (a HEAD of the bucket, a ping).
-    /// Return `DriverError::unavailable(..)` when it does not. No capability needed.
+    /// Return `DriverError::unavailable(..)` when it does not. No capability needed;
+    /// `mirra doctor` and `mirra providers` call it first, so until you implement it,
+    /// answer `Ok` (as the trait's default does) rather than an error.
     fn health(&self) -> DriverResult<()> {
-        Err(DriverError::unsupported("health"))
+        Ok(())
     }
 }

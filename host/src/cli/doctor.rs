@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use clap::Args;
-use mirra_driver_api::Key;
+use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
 use super::context::Globals;
 use super::output::print_json;
@@ -128,33 +128,124 @@ impl DoctorCmd {
     }
 }
 
-/// Health check, then write, read back and delete a small probe object.
+/// Health check, then, as far as the driver's capabilities allow, write a probe the way
+/// `mirra put` writes an object, read it back and delete it. Nothing is called that the
+/// driver does not declare; without `DELETE` the probe goes to one fixed key, so repeated
+/// runs leave one small object rather than one per run.
 async fn probe(replica: &crate::replica::Replica) -> Result<String, String> {
     let started = std::time::Instant::now();
     replica
         .health()
         .await
         .map_err(|e| format!("unreachable: {e}"))?;
+    let caps = replica.info().capabilities;
+    let declared = format!("[{}]", caps.names().join(","));
+    if !caps.contains(Capabilities::READ) {
+        return Err(format!("reachable, but declares no read {declared}"));
+    }
+    if !caps.contains(Capabilities::WRITE) {
+        let key = Key::parse(".mirra/doctor/probe").map_err(|e| e.to_string())?;
+        return match replica.stat(&key).await {
+            Ok(_) => Ok(format!("reachable, readable, read-only {declared}")),
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                Ok(format!("reachable, readable, read-only {declared}"))
+            }
+            Err(e) => Err(format!("reachable, not readable: {e}")),
+        };
+    }
     let nonce = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let key = Key::parse(&format!(".mirra/doctor/probe-{nonce}")).map_err(|e| e.to_string())?;
+    let deletable = caps.contains(Capabilities::DELETE);
+    let name = if deletable {
+        format!(".mirra/doctor/probe-{nonce}")
+    } else {
+        ".mirra/doctor/probe".to_owned()
+    };
+    let key = Key::parse(&name).map_err(|e| e.to_string())?;
     let payload = Arc::new(format!("mirra doctor probe {nonce}").into_bytes());
-    replica
-        .put(&key, payload.clone())
+    write_probe(replica, &key, payload.clone())
         .await
         .map_err(|e| format!("reachable, not writable: {e}"))?;
     let back = replica
         .read_range(&key, 0, payload.len() + 1, Vec::new())
         .await;
-    let _ = replica.delete(&key).await;
+    if deletable {
+        let _ = replica.delete(&key).await;
+    }
+    let streaming = if caps.contains(Capabilities::STREAMING_WRITE) {
+        String::new()
+    } else {
+        format!(
+            "; no streaming-write: objects up to {} MiB, buffered",
+            crate::replica::BUFFERED_WRITE_LIMIT >> 20
+        )
+    };
     match back {
         Ok(data) if data == *payload => Ok(format!(
-            "reachable, writable, readable ({} ms)",
+            "reachable, writable, readable ({} ms) {declared}{streaming}",
             started.elapsed().as_millis()
         )),
         Ok(_) => Err("wrote a probe but read back different bytes".into()),
         Err(e) => Err(format!("wrote a probe but cannot read it: {e}")),
+    }
+}
+
+/// Writes through the same path as an object's bytes (streamed, or buffered to one
+/// `put`), then with `put` as a manifest is written.
+async fn write_probe(
+    replica: &crate::replica::Replica,
+    key: &Key,
+    payload: Arc<Vec<u8>>,
+) -> Result<(), mirra_driver_api::DriverError> {
+    let mut writer = replica.begin_write(key).await?;
+    if let Err(e) = writer.write(payload.clone()).await {
+        let _ = writer.abort().await;
+        return Err(e);
+    }
+    writer.commit().await?;
+    replica.put(key, payload).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replica::capability_tests::replica;
+
+    #[tokio::test]
+    async fn the_probe_calls_only_what_the_driver_declares() {
+        // WRITE without DELETE or STREAMING_WRITE: one fixed probe key, overwritten by
+        // every run, written through put, never deleted.
+        let (writable, driver) = replica(Capabilities::READ | Capabilities::WRITE);
+        for _ in 0..3 {
+            let detail = probe(&writable).await.unwrap();
+            assert!(detail.contains("no streaming-write"), "{detail}");
+        }
+        let keys: Vec<String> = driver.objects.lock().unwrap().keys().cloned().collect();
+        assert_eq!(keys, [".mirra/doctor/probe"]);
+        let calls = driver.calls();
+        assert!(
+            calls
+                .iter()
+                .all(|c| !c.starts_with("delete") && !c.starts_with("begin_write")),
+            "{calls:?}"
+        );
+
+        // READ only: nothing is written at all.
+        let (read_only, driver) = replica(Capabilities::READ);
+        let detail = probe(&read_only).await.unwrap();
+        assert!(detail.contains("read-only"), "{detail}");
+        assert!(
+            driver.calls().iter().all(|c| c.starts_with("stat")),
+            "{:?}",
+            driver.calls()
+        );
+
+        // Nothing declared: a clear failure, no call.
+        let (nothing, driver) = replica(Capabilities::NONE);
+        let err = probe(&nothing).await.unwrap_err();
+        assert!(err.contains("declares no read"), "{err}");
+        assert!(driver.calls().is_empty());
     }
 }

@@ -5,6 +5,7 @@ mod completions;
 mod condition;
 mod context;
 mod doctor;
+mod driver;
 mod get;
 mod init;
 mod keys;
@@ -74,6 +75,9 @@ enum Command {
     Providers(providers::ProvidersCmd),
     /// Check the config, key, drivers, and that every provider is reachable and writable.
     Doctor(doctor::DoctorCmd),
+    /// Work with storage drivers: `mirra driver new NAME [DIR]` writes a new driver crate.
+    #[command(subcommand)]
+    Driver(driver::DriverCmd),
     /// Print a shell completion script.
     Completions(completions::CompletionsCmd),
     /// Print the man page.
@@ -128,6 +132,7 @@ pub fn main() -> ExitCode {
             Command::Stat(cmd) => cmd.run(&globals).await,
             Command::Providers(cmd) => cmd.run(&globals).await,
             Command::Doctor(cmd) => cmd.run(&globals).await,
+            Command::Driver(cmd) => cmd.run(),
             Command::Completions(cmd) => cmd.run(),
             Command::Man(cmd) => cmd.run(),
             Command::Verify(cmd) => cmd.run(&globals).await,

@@ -22,6 +22,8 @@ struct ProviderRow {
     priority: u16,
     capabilities: Vec<&'static str>,
     healthy: bool,
+    /// Why the health check just run failed, when it did.
+    health_error: Option<String>,
     #[serde(flatten)]
     health: crate::health::HealthSnapshot,
 }
@@ -42,6 +44,7 @@ impl ProvidersCmd {
                 priority: r.settings().priority,
                 capabilities: r.info().capabilities.names(),
                 healthy: health.is_ok(),
+                health_error: health.err().map(|e| e.to_string()),
                 health: r.health_record().snapshot(),
             })
             .collect();
@@ -49,9 +52,11 @@ impl ProvidersCmd {
             print_json(&rows)?;
         } else {
             for row in &rows {
-                let state = match &row.health.last_error {
-                    Some(e) if !row.healthy => format!("down: {e}"),
-                    _ => "up".into(),
+                // The check just run decides, not the breaker's record: a failure
+                // the breaker does not count (Unsupported, InvalidInput) is still down.
+                let state = match &row.health_error {
+                    Some(e) => format!("down: {e}"),
+                    None => "up".into(),
                 };
                 let latency = row
                     .health

@@ -109,6 +109,10 @@ impl Store {
         let pages = join_all(listable.iter().map(|r| r.list_all(&listing_prefix))).await;
         let mut keys = BTreeSet::new();
         let mut failures = super::Failures::default();
+        // Named, so "nothing could be listed" never reads as "no provider configured".
+        for replica in self.replicas.iter().filter(|r| !r.can(Capabilities::LIST)) {
+            failures.add(replica.name(), "its driver does not declare list");
+        }
         let mut answered = 0;
         for (replica, page) in listable.iter().zip(pages) {
             match page {

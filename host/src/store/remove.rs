@@ -53,8 +53,17 @@ impl Store {
         let tombstone =
             ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
         let all: Vec<usize> = (0..self.replicas.len()).collect();
+        // Only providers that can write get a tombstone; the rest are read-only.
+        let writable = self
+            .replicas
+            .iter()
+            .map(|r| match r.can(Capabilities::WRITE) {
+                true => Ok(()),
+                false => Err("read-only provider: its driver does not declare write".into()),
+            })
+            .collect();
         let errors = self
-            .write_manifest_on(key, &tombstone, &all, vec![Ok(()); all.len()])
+            .write_manifest_on(key, &tombstone, &all, writable)
             .await;
         let mut outcomes = self.outcomes(errors);
         let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
@@ -93,5 +102,70 @@ impl Store {
             providers: outcomes,
             superseded_by,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+    use std::sync::Arc;
+
+    use mirra_driver_api::{Capabilities, Key};
+
+    use crate::config::WriteQuorum;
+    use crate::identity::Identity;
+    use crate::replica::capability_tests::named_replica;
+    use crate::state::{RepairJournal, VersionsSeen};
+    use crate::store::{Store, StoreParts};
+
+    #[tokio::test]
+    async fn tombstones_go_only_to_providers_that_can_write() {
+        let state = tempfile::tempdir().unwrap();
+        let identity = Arc::new(Identity::generate());
+        let caps = Capabilities::READ | Capabilities::WRITE | Capabilities::DELETE;
+        let (writable, written) = named_replica("writable", caps);
+        let (read_only, untouched) = named_replica("read-only", Capabilities::READ);
+        let store = Store::new(StoreParts {
+            replicas: vec![writable, read_only],
+            signer: identity.public_key(),
+            identity: Some(identity),
+            versions: VersionsSeen::open(state.path()).unwrap(),
+            journal: RepairJournal::open(state.path()).unwrap(),
+            quorum: WriteQuorum::Count(NonZeroUsize::new(1).unwrap()),
+            chunk_size: 1 << 20,
+            hedge_after: None,
+        });
+        let key = Key::parse("doc.txt").unwrap();
+        store.put(&key, &b"hello"[..], "").await.unwrap();
+        let report = store.remove(&key).await.unwrap();
+
+        let outcome = |name: &str| {
+            report
+                .providers
+                .iter()
+                .find(|o| o.provider == name)
+                .unwrap()
+                .error
+                .clone()
+        };
+        assert_eq!(outcome("writable"), None);
+        let skipped = outcome("read-only").expect("the read-only provider is named");
+        assert!(skipped.contains("read-only"), "{skipped}");
+        assert!(
+            written
+                .calls()
+                .iter()
+                .any(|c| c.starts_with("put .mirra/manifests/")),
+            "{:?}",
+            written.calls()
+        );
+        // Not one write or delete reached the read-only driver.
+        let calls = untouched.calls();
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.starts_with("stat") || c.starts_with("read")),
+            "{calls:?}"
+        );
     }
 }
