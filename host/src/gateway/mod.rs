@@ -8,10 +8,10 @@
 //! [`Store::get_range`], and if a later chunk cannot be verified from any provider the
 //! connection is cut, so the client sees a truncated response, never a wrong one.
 
-mod body;
+pub(crate) mod body;
 mod metrics;
 mod range;
-mod responses;
+pub(crate) mod responses;
 mod routes;
 mod server;
 pub mod token;
@@ -65,6 +65,7 @@ pub struct Gateway {
     zonefile: Option<String>,
     options: GatewayOptions,
     metrics: Metrics,
+    gaia: Option<std::sync::Arc<crate::gaia::Hub>>,
 }
 
 impl Gateway {
@@ -75,7 +76,25 @@ impl Gateway {
             zonefile,
             options,
             metrics: Metrics::default(),
+            gaia: None,
         }
+    }
+
+    /// Also speaks the Gaia hub protocol (`/hub_info`, `/store/...`, ...) with `hub`'s
+    /// settings, with CORS on every route so browser apps can read and write.
+    pub fn with_gaia(mut self, hub: crate::gaia::Hub) -> Self {
+        self.gaia = Some(std::sync::Arc::new(hub));
+        self
+    }
+
+    /// The store this gateway serves.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The Gaia hub, when serving one.
+    pub(crate) fn gaia(&self) -> Option<&crate::gaia::Hub> {
+        self.gaia.as_deref()
     }
 
     /// The counters `/_metrics` shows.
