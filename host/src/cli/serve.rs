@@ -103,8 +103,8 @@ impl ServeCmd {
         let address = listener.local_addr().context("reading the bound address")?;
         let mode = match (&self.zonefile, self.writable, self.gaia) {
             (Some(_), _, _) => "read-only, through a zone file",
-            (None, true, true) => "writable with tokens, Gaia hub",
-            (None, false, true) => "read-only, Gaia hub",
+            (None, true, true) => "Gaia hub, and writable with tokens",
+            (None, false, true) => "Gaia hub",
             (None, true, false) => "writable with tokens",
             (None, false, false) => "read-only",
         };
