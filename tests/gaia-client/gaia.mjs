@@ -6,6 +6,8 @@
 //   node gaia.mjs read HUB KEY TAG        read back what `basic` left under TAG/
 //   node gaia.mjs refusals HUB KEY OTHER  each refused request, and that nothing was written
 //   node gaia.mjs revoke HUB KEY          revoke-all locks out old tokens; a fresh iat works
+//   node gaia.mjs revoked HUB KEY         a token without iat is refused (after `revoke`)
+//   node gaia.mjs cors HUB KEY PREFIX     hub_info, CORS preflight and headers, stat listing
 import { connectToGaiaHub, uploadToGaiaHub, getFullReadUrl, Storage } from '@stacks/storage';
 import { AppConfig, UserSession } from '@stacks/auth';
 import { getPublicKeyFromPrivate } from '@stacks/encryption';
@@ -219,7 +221,61 @@ async function revoke() {
   ok('revoke');
 }
 
-const commands = { basic: () => basic(arg), read: () => readBack(arg), refusals: () => refusals(arg), revoke };
+async function revoked() {
+  const hub = await connectToGaiaHub(hubUrl, key);
+  await expectError('refuse-revoked', 'ValidationError', () =>
+    uploadToGaiaHub('again.txt', 'again', hub, 'text/plain', false));
+  check('nothing-written revoked', (await readRaw(hub, 'again.txt')).status === 404);
+  ok('revoked');
+}
+
+async function cors(readPrefix) {
+  const info = await (await fetch(`${hubUrl}/hub_info`)).json();
+  check('hub_info', info.latest_auth_version === 'v1' && info.read_url_prefix === readPrefix
+    && JSON.parse(info.challenge_text)[2] === 'hub.example' && info.max_file_upload_size_megabytes === 20,
+    JSON.stringify(info));
+  const hub = await connectToGaiaHub(hubUrl, key);
+  const origin = 'https://app.example';
+  const preflight = await fetch(`${hubUrl}/store/${hub.address}/x.json`, {
+    method: 'OPTIONS',
+    headers: { Origin: origin, 'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization,content-type,if-match,if-none-match,x-hiro-product' },
+  });
+  const allowed = (preflight.headers.get('access-control-allow-headers') || '').toLowerCase();
+  check('preflight', preflight.ok && preflight.headers.get('access-control-allow-origin') === '*'
+    && ['authorization', 'content-type', 'if-match', 'if-none-match', 'x-hiro-product'].every((h) => allowed.includes(h))
+    && (preflight.headers.get('access-control-allow-methods') || '').includes('DELETE')
+    && preflight.headers.get('access-control-max-age') === '86400',
+    `status=${preflight.status} headers=${allowed}`);
+  const stored = await fetch(`${hubUrl}/store/${hub.address}/x.json`, {
+    method: 'POST',
+    headers: { Origin: origin, Authorization: `bearer ${hub.token}`, 'Content-Type': 'application/json' },
+    body: '{"a":1}',
+  });
+  const reply = await stored.json();
+  check('store-cors', stored.status === 202 && stored.headers.get('access-control-allow-origin') === '*'
+    && reply.publicURL === `${readPrefix}${hub.address}/x.json`, JSON.stringify(reply));
+  const read = await fetch(`${hubUrl}/${hub.address}/x.json`, { headers: { Origin: origin } });
+  check('read-cors', read.status === 200 && read.headers.get('access-control-allow-origin') === '*'
+    && (read.headers.get('access-control-expose-headers') || '').toLowerCase().includes('etag')
+    && read.headers.get('etag') === reply.etag && (await read.text()) === '{"a":1}');
+  const listed = await fetch(`${hubUrl}/list-files/${hub.address}`, {
+    method: 'POST',
+    headers: { Authorization: `bearer ${hub.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ page: null, stat: true }),
+  });
+  const page = await listed.json();
+  const entry = page.entries?.[0];
+  check('list-stat', listed.status === 202 && page.entries.length === 1 && entry.name === 'x.json'
+    && entry.etag === reply.etag && entry.contentLength === 7 && entry.contentType === 'application/json'
+    && Math.abs(entry.lastModifiedDate - Date.now()) < 600000 && page.page === null, JSON.stringify(page));
+  ok('cors');
+}
+
+const commands = {
+  basic: () => basic(arg), read: () => readBack(arg), refusals: () => refusals(arg), revoke, revoked,
+  cors: () => cors(arg),
+};
 if (!commands[command] || !hubUrl || !key) {
   console.error('usage: node gaia.mjs basic|read|refusals|revoke HUB_URL APP_KEY_HEX [TAG|OTHER_KEY]');
   process.exit(2);

@@ -87,13 +87,15 @@ impl ServeCmd {
         };
         let hub = match self.gaia {
             true => {
-                let mut config = globals.load_config()?.gaia;
+                let full = globals.load_config()?;
+                let required_writes = full.required_writes();
+                let mut config = full.gaia;
                 if let Some(prefix) = &self.read_url_prefix {
                     crate::config::check_read_url_prefix(prefix)
                         .map_err(|e| anyhow::anyhow!("--read-url-prefix: {e}"))?;
                     config.read_url_prefix = Some(prefix.clone());
                 }
-                Some(crate::gaia::Hub::new(config))
+                Some(crate::gaia::Hub::new(config, required_writes))
             }
             false => None,
         };

@@ -10,6 +10,7 @@
 //!
 //! [`WriteCondition`]: crate::store::WriteCondition
 
+pub mod absence;
 pub mod address;
 pub mod conditions;
 pub mod cors;
@@ -29,17 +30,21 @@ pub use routes::routes;
 pub struct Hub {
     config: GaiaConfig,
     challenge: String,
+    required_writes: usize,
     revocations: revocations::Revocations,
 }
 
 impl Hub {
-    /// A hub with `config` (already checked).
-    pub fn new(config: GaiaConfig) -> Self {
+    /// A hub with `config` (already checked) over a store whose writes commit on
+    /// `required_writes` providers (the write quorum; it tells when providers that are
+    /// up can vouch that a bucket has no revocation).
+    pub fn new(config: GaiaConfig, required_writes: usize) -> Self {
         let challenge = challenge_text(&config.server_name);
         Self {
             config,
             challenge,
-            revocations: revocations::Revocations::default(),
+            required_writes,
+            revocations: revocations::Revocations::new(required_writes),
         }
     }
 
@@ -53,6 +58,11 @@ impl Hub {
         self.config
             .max_file_upload_size_megabytes
             .saturating_mul(1 << 20)
+    }
+
+    /// Providers every write commits on.
+    pub fn required_writes(&self) -> usize {
+        self.required_writes
     }
 
     /// The settings the hub was made with.
@@ -83,7 +93,7 @@ mod tests {
             challenge_text("hub.example"),
             r#"["gaiahub","0","hub.example","blockstack_storage_please_sign"]"#
         );
-        let hub = Hub::new(GaiaConfig::default());
+        let hub = Hub::new(GaiaConfig::default(), 2);
         assert_eq!(hub.max_upload_bytes(), 20 << 20);
     }
 }

@@ -3,6 +3,10 @@
 //! process over the same providers sees it and a provider cannot forge or roll it back
 //! past what this machine has seen. This process caches it briefly, and a revocation
 //! made here takes effect here at once.
+//!
+//! With providers down, "no revocation" is believed only when the providers that
+//! answered prove it (see [`super::absence`]); otherwise requests are refused with 503
+//! rather than let a revoked token through.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +15,7 @@ use std::time::{Duration, Instant};
 use mirra_driver_api::Key;
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::responses::is_missing;
+use super::absence::proves_absent;
 use crate::store::{PutOptions, Store, StoreError, WriteCondition};
 
 /// How long a revocation read from the providers is trusted before reading it again:
@@ -29,12 +33,22 @@ struct Record {
 }
 
 /// Revocation times, read through a short cache.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Revocations {
     cache: Mutex<HashMap<String, (Instant, Option<u64>)>>,
+    /// Providers that commit every write (the write quorum).
+    required_writes: usize,
 }
 
 impl Revocations {
+    /// Revocations over a store whose writes commit on `required_writes` providers.
+    pub fn new(required_writes: usize) -> Self {
+        Self {
+            cache: Mutex::default(),
+            required_writes: required_writes.max(1),
+        }
+    }
+
     /// The oldest valid `iat` for `address`, if revoke-all was ever called for it.
     ///
     /// # Errors
@@ -45,7 +59,7 @@ impl Revocations {
                 return Ok(value);
             }
         }
-        let (value, _) = read_record(store, &key_of(address)?).await?;
+        let (value, _) = read_record(store, &key_of(address)?, self.required_writes).await?;
         self.remember(address, value);
         Ok(value)
     }
@@ -65,7 +79,7 @@ impl Revocations {
         let key = key_of(address)?;
         let mut last_error = None;
         for _ in 0..RAISE_ATTEMPTS {
-            let (current, version) = read_record(store, &key).await?;
+            let (current, version) = read_record(store, &key, self.required_writes).await?;
             if current.is_some_and(|c| c >= timestamp) {
                 self.remember(address, current);
                 return Ok(current.unwrap_or(timestamp));
@@ -113,11 +127,17 @@ fn key_of(address: &str) -> Result<Key, StoreError> {
 /// The record's time and the version it was read from; `(None, None)` when never
 /// written. A record that does not parse counts as no revocation only if it was never
 /// written: a garbled but validly signed record is an error, not a way around revoking.
-async fn read_record(store: &Store, key: &Key) -> Result<(Option<u64>, Option<u64>), StoreError> {
+async fn read_record(
+    store: &Store,
+    key: &Key,
+    required_writes: usize,
+) -> Result<(Option<u64>, Option<u64>), StoreError> {
     let head = match store.head(key).await {
         Ok(head) => head,
         Err(StoreError::Deleted { version, .. }) => return Ok((None, Some(version))),
-        Err(e) if is_missing(&e) => return Ok((None, None)),
+        Err(e) if proves_absent(&e, store.replicas().len(), required_writes) => {
+            return Ok((None, None))
+        }
         Err(e) => return Err(e),
     };
     let mut bytes = Vec::new();

@@ -16,6 +16,7 @@ use futures::stream::{self, StreamExt};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
+use super::absence::proves_absent;
 use super::address::is_address_text;
 use super::conditions::{condition, etag_of};
 use super::errors::GaiaError;
@@ -202,11 +203,17 @@ async fn remove(State(gateway): State<Shared>, request: Request) -> Reply {
         .check_delete(path)
         .map_err(|e| GaiaError::unauthorized(e.to_string()))?;
     // Gaia answers 404 for a file that is not there; the store would tombstone it.
-    gateway
-        .store()
-        .head(&key)
-        .await
-        .map_err(GaiaError::from_store)?;
+    if let Err(e) = gateway.store().head(&key).await {
+        let providers = gateway.store().replicas().len();
+        if proves_absent(&e, providers, hub(&gateway).required_writes()) {
+            return Err(GaiaError::new(
+                StatusCode::NOT_FOUND,
+                "DoesNotExist",
+                format!("{key}: no such file"),
+            ));
+        }
+        return Err(GaiaError::from_store(e));
+    }
     // Gaia's delete is unconditional: a write racing it may be deleted, as on Gaia.
     gateway
         .store()
