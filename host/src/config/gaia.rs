@@ -60,3 +60,41 @@ pub fn check_read_url_prefix(prefix: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    const PROVIDER: &str = "[[provider]]\nname = \"a\"\ndriver = \"disk\"\n";
+
+    #[test]
+    fn the_gaia_table_parses_with_defaults() {
+        let config = Config::parse(PROVIDER, Path::new("c.toml")).unwrap();
+        assert_eq!(config.gaia, GaiaConfig::default());
+        let text = format!(
+            "[gaia]\nserver_name = \"hub.example\"\nmax_file_upload_size_megabytes = 5\n\
+             read_url_prefix = \"https://cdn.example/\"\nwhitelist = [\"1abc\"]\n{PROVIDER}"
+        );
+        let config = Config::parse(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(config.gaia.server_name, "hub.example");
+        assert_eq!(config.gaia.max_file_upload_size_megabytes, 5);
+        assert_eq!(config.gaia.whitelist, Some(vec!["1abc".to_owned()]));
+    }
+
+    #[test]
+    fn bad_gaia_settings_are_errors_naming_the_field() {
+        for (setting, field) in [
+            ("read_url_prefix = \"https://cdn.example\"", "read_url_prefix"),
+            ("read_url_prefix = \"ftp://x/\"", "read_url_prefix"),
+            ("max_file_upload_size_megabytes = 0", "max_file_upload_size_megabytes"),
+            ("server_nmae = \"x\"", "server_nmae"),
+        ] {
+            let text = format!("[gaia]\n{setting}\n{PROVIDER}");
+            let err = Config::parse(&text, Path::new("c.toml")).unwrap_err().to_string();
+            assert!(err.contains(field), "{setting}: {err}");
+        }
+    }
+}
