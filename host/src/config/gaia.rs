@@ -87,13 +87,21 @@ mod tests {
     #[test]
     fn bad_gaia_settings_are_errors_naming_the_field() {
         for (setting, field) in [
-            ("read_url_prefix = \"https://cdn.example\"", "read_url_prefix"),
+            (
+                "read_url_prefix = \"https://cdn.example\"",
+                "read_url_prefix",
+            ),
             ("read_url_prefix = \"ftp://x/\"", "read_url_prefix"),
-            ("max_file_upload_size_megabytes = 0", "max_file_upload_size_megabytes"),
+            (
+                "max_file_upload_size_megabytes = 0",
+                "max_file_upload_size_megabytes",
+            ),
             ("server_nmae = \"x\"", "server_nmae"),
         ] {
             let text = format!("[gaia]\n{setting}\n{PROVIDER}");
-            let err = Config::parse(&text, Path::new("c.toml")).unwrap_err().to_string();
+            let err = Config::parse(&text, Path::new("c.toml"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(field), "{setting}: {err}");
         }
     }
