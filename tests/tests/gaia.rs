@@ -338,3 +338,37 @@ fn hub_info_and_cors_are_what_browsers_need() {
         ],
     );
 }
+
+#[test]
+fn bad_gaia_flags_are_refused_before_serving() {
+    let env = MirraEnv::initialized();
+    let run = env.run(&[
+        "serve",
+        "--gaia",
+        "--listen",
+        "127.0.0.1:0",
+        "--read-url-prefix",
+        "ftp://cdn.example",
+    ]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("--read-url-prefix") && run.stderr.contains("ending in `/`"),
+        "{}",
+        run.stderr
+    );
+    // The prefix only means something for a Gaia hub.
+    let run = env.run(&["serve", "--read-url-prefix", "https://cdn.example/"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("--gaia"), "{}", run.stderr);
+    // A bad [gaia] table is a config error naming the field, and nothing starts.
+    let mut text = std::fs::read_to_string(env.config_path()).expect("config");
+    text.push_str("\n[gaia]\nmax_file_upload_size_megabytes = 0\n");
+    std::fs::write(env.config_path(), text).expect("config");
+    let run = env.run(&["serve", "--gaia", "--listen", "127.0.0.1:0"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("max_file_upload_size_megabytes"),
+        "{}",
+        run.stderr
+    );
+}
