@@ -5,6 +5,9 @@
 #   bench/run.sh            full mode: 1 GiB / 4 GiB inputs, 10,000 small files, 5 runs
 #   bench/run.sh --quick    small inputs, 3 runs (a check that everything works)
 #   bench/run.sh --only B2,B4   just those rows (the document then holds only them)
+#   bench/run.sh --gaia     only G1 (issue 16): the real Gaia client through
+#                           `mirra serve --gaia`, 3 providers vs 1 disk (bench/gaia.sh);
+#                           its table goes into bench/notes.md by hand
 #
 # Scratch data goes to $MIRRA_BENCH_DIR (default: target/bench-work in the repository,
 # so it is on the same file system as the build) and is deleted at the end.
@@ -15,11 +18,13 @@ cd "$repo"
 
 quick=""
 only=""
+gaia=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) quick="--quick" ;;
         --only) only="$2"; shift ;;
-        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+        --gaia) gaia=1 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1 (try --help)" >&2; exit 2 ;;
     esac
     shift
@@ -38,6 +43,12 @@ need() {
         exit 1
     fi
 }
+if [ -n "$gaia" ]; then
+    echo "building release ..." >&2
+    cargo build --release --workspace --quiet
+    exec "$repo/bench/gaia.sh" 16 50 3
+fi
+
 need rclone rclone
 need openssl openssl
 need findmnt util-linux

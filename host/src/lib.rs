@@ -7,6 +7,7 @@
 pub mod chaos;
 pub mod cli;
 pub mod config;
+pub mod gaia;
 pub mod gateway;
 pub mod health;
 pub mod identity;

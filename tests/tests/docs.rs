@@ -73,6 +73,7 @@ fn documented_fields_and_parser_fields_are_the_same() {
         ("", ""),
         ("identity.", "[identity]"),
         ("policy.", "[policy]"),
+        ("gaia.", "[gaia]"),
         ("provider.", "[[provider]]"),
         ("provider.chaos.", "[provider.chaos]"),
     ];

@@ -1,4 +1,5 @@
-//! `mirra serve [--listen ADDR] [--writable] [--zonefile FILE|URL]`: the HTTP gateway.
+//! `mirra serve [--listen ADDR] [--writable] [--zonefile FILE|URL] [--gaia
+//! [--read-url-prefix URL]]`: the HTTP gateway.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -43,6 +44,15 @@ pub struct ServeCmd {
     /// this machine than the address it was fetched from, as `mirra lookup` does.
     #[arg(long, requires = "zonefile")]
     allow_local_targets: bool,
+    /// Also be a Gaia hub for Stacks apps (`/hub_info`, `/store/...`; see docs/gaia.md),
+    /// with the `[gaia]` settings of the config.
+    #[arg(long, conflicts_with = "zonefile")]
+    gaia: bool,
+    /// With --gaia: the read URL prefix apps are told (an http(s) URL ending in `/`),
+    /// e.g. a CDN or TLS proxy in front of this gateway; overrides `[gaia]
+    /// read_url_prefix`.
+    #[arg(long, value_name = "URL", requires = "gaia")]
+    read_url_prefix: Option<String>,
     /// Largest request body accepted.
     #[arg(long, default_value = "1GiB", value_parser = parse_size, value_name = "SIZE")]
     max_body: u64,
@@ -100,22 +110,40 @@ impl ServeCmd {
             memory_budget_bytes: self.memory_budget.unwrap_or_else(default_budget_bytes),
             memory_wait: self.memory_wait,
         };
+        let hub = match self.gaia {
+            true => {
+                let full = globals.load_config()?;
+                let required_writes = full.required_writes();
+                let mut config = full.gaia;
+                if let Some(prefix) = &self.read_url_prefix {
+                    crate::config::check_read_url_prefix(prefix)
+                        .map_err(|e| anyhow::anyhow!("--read-url-prefix: {e}"))?;
+                    config.read_url_prefix = Some(prefix.clone());
+                }
+                Some(crate::gaia::Hub::new(config, required_writes))
+            }
+            false => None,
+        };
         let listener = tokio::net::TcpListener::bind(self.listen)
             .await
             .with_context(|| format!("listening on {}", self.listen))?;
         let address = listener.local_addr().context("reading the bound address")?;
-        let mode = match (&self.zonefile, self.writable) {
-            (Some(_), _) => "read-only, through a zone file",
-            (None, true) => "writable with tokens",
-            (None, false) => "read-only",
+        let mode = match (&self.zonefile, self.writable, self.gaia) {
+            (Some(_), _, _) => "read-only, through a zone file",
+            (None, true, true) => "Gaia hub, and writable with tokens",
+            (None, false, true) => "Gaia hub",
+            (None, true, false) => "writable with tokens",
+            (None, false, false) => "read-only",
         };
         // Scripts and tests read the address from this line, so it goes to stdout.
         println!("mirra serve: listening on http://{address} ({mode})");
         std::io::stdout().flush().ok();
         tracing::info!(%address, mode, "serving");
-        Gateway::new(store, zonefile, options)
-            .serve(listener, shutdown_signal())
-            .await;
+        let mut gateway = Gateway::new(store, zonefile, options);
+        if let Some(hub) = hub {
+            gateway = gateway.with_gaia(hub);
+        }
+        gateway.serve(listener, shutdown_signal()).await;
         tracing::info!("stopped");
         Ok(super::EXIT_OK)
     }

@@ -9,6 +9,7 @@
 mod default_text;
 mod error;
 mod file_safety;
+mod gaia;
 mod paths;
 mod redact;
 mod values;
@@ -23,6 +24,7 @@ use serde::Deserialize;
 pub use default_text::default_config_text;
 pub use error::ConfigError;
 pub use file_safety::write_private;
+pub use gaia::{check_read_url_prefix, GaiaConfig, DEFAULT_GAIA_MAX_UPLOAD_MB};
 pub use paths::{default_config_path, default_data_dir, default_state_dir, expand_tilde, home_dir};
 pub use values::{format_duration, format_size, parse_duration, parse_size, WriteQuorum};
 
@@ -68,6 +70,9 @@ pub struct Config {
     /// The `[[provider]]` entries, in file order; at least one, names unique.
     #[serde(default, rename = "provider")]
     pub providers: Vec<ProviderConfig>,
+    /// How `mirra serve --gaia` presents itself as a Gaia hub.
+    #[serde(default)]
+    pub gaia: GaiaConfig,
 }
 
 /// The `[identity]` table.
@@ -313,6 +318,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Err(message) = self.gaia.check() {
+            return Err(ConfigError::invalid(path, text, None, "gaia", message));
         }
         Ok(())
     }

@@ -8,12 +8,12 @@
 //! [`Store::get_range`], and if a later chunk cannot be verified from any provider the
 //! connection is cut, so the client sees a truncated response, never a wrong one.
 
-mod body;
+pub(crate) mod body;
 mod budget;
 mod metrics;
 mod preconditions;
 mod range;
-mod responses;
+pub(crate) mod responses;
 mod routes;
 mod server;
 pub mod token;
@@ -75,6 +75,7 @@ pub struct Gateway {
     options: GatewayOptions,
     metrics: Metrics,
     budget: budget::MemoryBudget,
+    gaia: Option<std::sync::Arc<crate::gaia::Hub>>,
 }
 
 impl Gateway {
@@ -87,7 +88,25 @@ impl Gateway {
             options,
             metrics: Metrics::default(),
             budget,
+            gaia: None,
         }
+    }
+
+    /// Also speaks the Gaia hub protocol (`/hub_info`, `/store/...`, ...) with `hub`'s
+    /// settings, with CORS on every route so browser apps can read and write.
+    pub fn with_gaia(mut self, hub: crate::gaia::Hub) -> Self {
+        self.gaia = Some(std::sync::Arc::new(hub));
+        self
+    }
+
+    /// The store this gateway serves.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The Gaia hub, when serving one.
+    pub(crate) fn gaia(&self) -> Option<&crate::gaia::Hub> {
+        self.gaia.as_deref()
     }
 
     /// The counters `/_metrics` shows.

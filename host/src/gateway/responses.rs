@@ -142,6 +142,16 @@ pub(crate) fn reason_class(reason: &str) -> &'static str {
     }
 }
 
+/// Whether `err` says the key does not exist (never written, or deleted), as opposed to
+/// providers failing to show it.
+pub(crate) fn is_missing(err: &StoreError) -> bool {
+    match err {
+        StoreError::Deleted { .. } => true,
+        StoreError::NoValidCopy { failures, .. } => all_missing(&failures.0),
+        _ => false,
+    }
+}
+
 /// Whether every provider answered that it has no manifest for the key: the only case
 /// in which the key can be said not to exist.
 fn all_missing(failures: &[ProviderFailure]) -> bool {

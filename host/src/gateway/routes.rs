@@ -25,14 +25,25 @@ use crate::user_key::parse_user_key;
 type Shared = Arc<Gateway>;
 
 /// The gateway's routes, with the access log around them.
+/// With a Gaia hub, its routes sit beside these and CORS covers them all.
 pub(super) fn router(gateway: Shared) -> Router {
-    Router::new()
+    let mut routes = Router::new()
         .route("/_health", get(health))
         .route("/_metrics", get(metrics))
-        .route("/.well-known/mirra/zonefile", get(zonefile))
+        .route("/.well-known/mirra/zonefile", get(zonefile));
+    let gaia = gateway.gaia.is_some();
+    if gaia {
+        routes = routes.merge(crate::gaia::routes());
+    }
+    let router = routes
         .fallback(object)
         .layer(middleware::from_fn_with_state(gateway.clone(), access_log))
-        .with_state(gateway)
+        .with_state(gateway);
+    if gaia {
+        router.layer(crate::gaia::cors::layer())
+    } else {
+        router
+    }
 }
 
 /// Logs one line per request (never its headers: they may carry a token) and counts it.
