@@ -30,7 +30,7 @@ pub struct ServeCmd {
     zonefile: Option<String>,
     /// Verify against this public key (hex): with --zonefile instead of the zone file's;
     /// without it, a read-only gateway then never opens the owner's key file.
-    #[arg(long, value_name = "HEX", conflicts_with = "writable")]
+    #[arg(long, value_name = "HEX", conflicts_with_all = ["writable", "gaia"])]
     pubkey: Option<String>,
     /// Bytes of chunks all reads together may hold in memory (default: a quarter of the
     /// machine's memory). A read that finds it spent waits up to --memory-wait, then is
@@ -88,8 +88,8 @@ impl ServeCmd {
                 .await?;
                 (store, Some(String::from_utf8_lossy(&bytes).into_owned()))
             }
-            // Only a writable gateway loads the signing key.
-            None if self.writable => {
+            // Only a gateway that writes (tokens or Gaia) loads the signing key.
+            None if self.writable || self.gaia => {
                 let store = globals.open_store(None)?;
                 let text = super::zonefile::zone_text(&store, None, 3600).await?;
                 (store, Some(text))
