@@ -8,6 +8,7 @@ pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod gateway;
+pub mod s3_gateway;
 pub mod health;
 pub mod identity;
 pub mod loader;

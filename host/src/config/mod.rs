@@ -10,6 +10,7 @@ mod default_text;
 mod error;
 mod paths;
 mod redact;
+mod s3;
 mod values;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use serde::Deserialize;
 pub use default_text::default_config_text;
 pub use error::ConfigError;
 pub use paths::{default_config_path, default_data_dir, default_state_dir, expand_tilde, home_dir};
+pub use s3::{S3Config, S3Credential};
 pub use values::{format_duration, format_size, parse_duration, parse_size, WriteQuorum};
 
 /// Default chunk size for manifests: 4 MiB.
@@ -66,6 +68,9 @@ pub struct Config {
     /// The `[[provider]]` entries, in file order; at least one, names unique.
     #[serde(default, rename = "provider")]
     pub providers: Vec<ProviderConfig>,
+    /// The optional `[s3]` table for `mirra serve --s3`.
+    #[serde(default)]
+    pub s3: S3Config,
 }
 
 /// The `[identity]` table.
@@ -282,6 +287,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some((field, message)) = self.s3.problem() {
+            return Err(ConfigError::invalid(path, text, None, field, message));
         }
         if let WriteQuorum::Count(count) = self.policy.write_quorum {
             if count.get() > self.providers.len() {
