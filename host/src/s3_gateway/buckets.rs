@@ -5,11 +5,11 @@ use s3s::auth::Credentials;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3Result};
 
-use super::errors::from_store;
+use super::errors::{from_store, provably_absent};
 use super::naming::{bucket_prefix, bucket_record, check_bucket, BUCKETS_PREFIX};
 use super::service::{last_modified, MirraS3};
 use crate::manifest::Manifest;
-use crate::store::{PutOptions, StoreError, WriteCondition};
+use crate::store::{PutOptions, Store, StoreError, WriteCondition};
 
 /// Content type of bucket records, so `mirra ls` shows what they are.
 const RECORD_TYPE: &str = "application/x-mirra-s3-bucket";
@@ -20,7 +20,7 @@ impl MirraS3 {
         let record = bucket_record(bucket)?;
         match self.store.head(&record).await {
             Ok(head) => Ok(head.manifest),
-            Err(e) => Err(missing_as(e, || s3_error!(NoSuchBucket))),
+            Err(e) => Err(missing_as(&self.store, e, || s3_error!(NoSuchBucket))),
         }
     }
 
@@ -90,8 +90,16 @@ impl MirraS3 {
     }
 }
 
-/// `missing()` when the store says the key has no live version, else the store's error.
-pub(super) fn missing_as(err: StoreError, missing: impl FnOnce() -> S3Error) -> S3Error {
+/// `missing()` when the store says the key has no live version (or the providers that
+/// answered prove it has none), else the store's error.
+pub(super) fn missing_as(
+    store: &Store,
+    err: StoreError,
+    missing: impl FnOnce() -> S3Error,
+) -> S3Error {
+    if provably_absent(store, &err) {
+        return missing();
+    }
     let converted = from_store(err);
     if *converted.code() == s3s::S3ErrorCode::NoSuchKey {
         missing()

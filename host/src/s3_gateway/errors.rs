@@ -2,7 +2,7 @@
 
 use s3s::{s3_error, S3Error};
 
-use crate::store::{ManifestProblem, StoreError};
+use crate::store::{ManifestProblem, Store, StoreError};
 
 /// The S3 error for a failed store operation on an object.
 ///
@@ -47,6 +47,21 @@ pub(crate) fn from_store(err: StoreError) -> S3Error {
 fn all_missing(failures: &crate::store::Failures) -> bool {
     let missing = ManifestProblem::Missing.to_string();
     !failures.0.is_empty() && failures.0.iter().all(|f| f.reason == missing)
+}
+
+/// Whether `err` proves the key has no committed version although some providers did
+/// not answer: every committed write reached the write quorum, so at most `providers -
+/// quorum` providers can lack it, and more providers than that answered "no such key".
+/// Without this, any missing key would be `ServiceUnavailable` during an outage, and
+/// clients that probe for absence (rclone, `aws s3 sync`) would fail.
+pub(crate) fn provably_absent(store: &Store, err: &StoreError) -> bool {
+    let StoreError::NoValidCopy { failures, .. } = err else {
+        return false;
+    };
+    let missing = ManifestProblem::Missing.to_string();
+    let said_missing = failures.0.iter().filter(|f| f.reason == missing).count();
+    let providers = store.replicas().len();
+    said_missing > providers.saturating_sub(store.quorum_needed())
 }
 
 /// A body whose MD5 did not match its `Content-MD5` fails the read with this marker.

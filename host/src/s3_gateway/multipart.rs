@@ -38,7 +38,7 @@ impl MirraS3 {
         let record_key = upload_record(upload_id)?;
         let (_, bytes) = body::read_small(&self.store, &record_key)
             .await
-            .map_err(|e| missing_as(e, || s3_error!(NoSuchUpload)))?;
+            .map_err(|e| missing_as(&self.store, e, || s3_error!(NoSuchUpload)))?;
         let record: UploadRecord = serde_json::from_slice(&bytes).map_err(|e| {
             tracing::warn!("upload record {upload_id}: {e}");
             s3_error!(InternalError)

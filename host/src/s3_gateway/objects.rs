@@ -16,7 +16,7 @@ use super::buckets::missing_as;
 use super::errors::from_store;
 use super::etag::{self, Md5Reader};
 use super::naming::object_key;
-use super::service::{last_modified, metadata_of, MirraS3};
+use super::service::{last_modified, metadata_of, unix_now_ns, MirraS3};
 use crate::manifest::{Manifest, MAX_CONTENT_TYPE_LEN};
 use crate::store::{PutOptions, PutReport, WriteCondition};
 
@@ -57,6 +57,10 @@ impl MirraS3 {
         }
         let options = PutOptions {
             content_type,
+            // S3's Last-Modified is when the object was written; whole seconds (the
+            // manifest's `created`) would make `aws s3 sync` re-upload files modified
+            // earlier within the same second.
+            mtime_ns: Some(unix_now_ns()),
             condition,
             etag: cell.clone(),
             metadata,
@@ -99,7 +103,7 @@ impl MirraS3 {
                     .store
                     .head(key)
                     .await
-                    .map_err(|e| missing_as(e, || s3_error!(PreconditionFailed)))?;
+                    .map_err(|e| missing_as(&self.store, e, || s3_error!(PreconditionFailed)))?;
                 let matches = match condition {
                     ETagCondition::Any => true,
                     ETagCondition::ETag(expected) => expected.value() == etag::of(&head.manifest),
@@ -146,7 +150,7 @@ impl MirraS3 {
         let head = match self.store.head(key).await {
             Ok(head) => head,
             Err(e) => {
-                let err = missing_as(e, || s3_error!(NoSuchKey));
+                let err = missing_as(&self.store, e, || s3_error!(NoSuchKey));
                 if *err.code() == s3s::S3ErrorCode::NoSuchKey {
                     self.ensure_bucket(bucket).await?;
                 }
@@ -223,7 +227,7 @@ impl MirraS3 {
             None => match self.store.head(&key).await {
                 Ok(head) => WriteCondition::IfSha256(head.sha256_hex()),
                 Err(e) => {
-                    let err = missing_as(e, || s3_error!(NoSuchKey));
+                    let err = missing_as(&self.store, e, || s3_error!(NoSuchKey));
                     return if *err.code() == s3s::S3ErrorCode::NoSuchKey { Ok(()) } else { Err(err) };
                 }
             },

@@ -19,9 +19,22 @@ pub(crate) struct MirraS3 {
     pub(super) region: String,
 }
 
-/// When a version was written, as S3 shows it.
+/// When a version was written, as S3 shows it: the modification time the S3 front
+/// door records (nanoseconds), else the manifest's creation second.
 pub(super) fn last_modified(manifest: &Manifest) -> Timestamp {
-    Timestamp::from(UNIX_EPOCH + Duration::from_secs(manifest.body.created))
+    let since_epoch = match manifest.body.mtime_ns {
+        Some(ns) => Duration::from_nanos(ns),
+        None => Duration::from_secs(manifest.body.created),
+    };
+    Timestamp::from(UNIX_EPOCH + since_epoch)
+}
+
+/// Now, in unix nanoseconds.
+pub(super) fn unix_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// A user metadata map as S3 returns it (`None` when empty).
