@@ -200,7 +200,10 @@ impl Clients {
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", self.home.join("aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.home.join("aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.home.join("aws-credentials"),
+            )
             .env("RCLONE_CONFIG", self.home.join("rclone.conf"))
             .env("ENDPOINT", &self.endpoint)
             // Loopback HTTP needs no CA bundle, and rclone refuses to start with one.
@@ -227,9 +230,7 @@ impl Clients {
 
     fn aws_as(&self, key: &str, secret: &str, args: &[&str]) -> Outcome {
         let mut command = self.command(&tool("aws"), key, secret);
-        command
-            .args(["--endpoint-url", &self.endpoint])
-            .args(args);
+        command.args(["--endpoint-url", &self.endpoint]).args(args);
         Self::finish(command)
     }
 
@@ -244,7 +245,14 @@ impl Clients {
             .env("RCLONE_CONFIG_M_ENDPOINT", &self.endpoint)
             .env("RCLONE_CONFIG_M_REGION", "us-east-1")
             // Fail within seconds rather than retry for minutes: every error is a finding.
-            .args(["--retries", "1", "--low-level-retries", "2", "--contimeout", "5s"])
+            .args([
+                "--retries",
+                "1",
+                "--low-level-retries",
+                "2",
+                "--contimeout",
+                "5s",
+            ])
             .args(["--timeout", "60s"])
             .args(args);
         Self::finish(command)
@@ -316,7 +324,11 @@ fn aws_cli_boto3_and_rclone_work_through_three_providers_and_an_outage() {
     std::fs::create_dir_all(&work).unwrap();
     let path = |name: &str| work.join(name).display().to_string();
 
-    ok(clients.aws(&["s3", "mb", "s3://data"]), "aws s3 mb", &served);
+    ok(
+        clients.aws(&["s3", "mb", "s3://data"]),
+        "aws s3 mb",
+        &served,
+    );
     let listed = ok(clients.aws(&["s3", "ls"]), "aws s3 ls", &served);
     assert!(listed.contains("data"), "{listed}");
 
@@ -324,67 +336,150 @@ fn aws_cli_boto3_and_rclone_work_through_three_providers_and_an_outage() {
     for (name, len) in [("empty", 0usize), ("kib", 1024), ("big", 100 << 20)] {
         std::fs::write(path(name), bytes(len, len as u64)).unwrap();
         let target = format!("s3://data/files/{name}");
-        ok(clients.aws(&["s3", "cp", &path(name), &target]), "aws s3 cp up", &served);
+        ok(
+            clients.aws(&["s3", "cp", &path(name), &target]),
+            "aws s3 cp up",
+            &served,
+        );
         let back = path(&format!("{name}.back"));
-        ok(clients.aws(&["s3", "cp", &target, &back]), "aws s3 cp down", &served);
-        assert!(same_file(&work.join(name), Path::new(&back)), "{name} came back different");
+        ok(
+            clients.aws(&["s3", "cp", &target, &back]),
+            "aws s3 cp down",
+            &served,
+        );
+        assert!(
+            same_file(&work.join(name), Path::new(&back)),
+            "{name} came back different"
+        );
         // The bytes went to the store: mirra itself reads them, verified.
         let got = env.run(&["get", &format!("data/files/{name}")]).ok();
         assert_eq!(got.stdout.len(), len);
     }
     let head = ok(
-        clients.aws(&["s3api", "head-object", "--bucket", "data", "--key", "files/big"]),
+        clients.aws(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            "data",
+            "--key",
+            "files/big",
+        ]),
         "head-object",
         &served,
     );
-    assert!(head.contains("-13\\\""), "a 100 MiB upload in 8 MiB parts has a -13 ETag: {head}");
+    assert!(
+        head.contains("-13\\\""),
+        "a 100 MiB upload in 8 MiB parts has a -13 ETag: {head}"
+    );
     let head = ok(
-        clients.aws(&["s3api", "head-object", "--bucket", "data", "--key", "files/kib"]),
+        clients.aws(&[
+            "s3api",
+            "head-object",
+            "--bucket",
+            "data",
+            "--key",
+            "files/kib",
+        ]),
         "head-object",
         &served,
     );
     let md5 = ok(
         Clients::finish({
             let mut c = Command::new(python());
-            c.args(["-c", "import hashlib,sys; print(hashlib.md5(open(sys.argv[1],'rb').read()).hexdigest())", &path("kib")]);
+            c.args([
+                "-c",
+                "import hashlib,sys; print(hashlib.md5(open(sys.argv[1],'rb').read()).hexdigest())",
+                &path("kib"),
+            ]);
             c
         }),
         "md5",
         &served,
     );
-    assert!(head.contains(md5.trim()), "single-part ETag is the MD5: {head} vs {md5}");
-    let listing = ok(clients.aws(&["s3", "ls", "s3://data/files/"]), "aws s3 ls", &served);
+    assert!(
+        head.contains(md5.trim()),
+        "single-part ETag is the MD5: {head} vs {md5}"
+    );
+    let listing = ok(
+        clients.aws(&["s3", "ls", "s3://data/files/"]),
+        "aws s3 ls",
+        &served,
+    );
     for name in ["empty", "kib", "big"] {
         assert!(listing.contains(name), "{listing}");
     }
 
     // sync of a tree, up and back down.
     let tree = work.join("tree");
-    for (i, rel) in ["a.txt", "sub/b.bin", "sub/deeper/c.bin", "d.txt"].iter().enumerate() {
+    for (i, rel) in ["a.txt", "sub/b.bin", "sub/deeper/c.bin", "d.txt"]
+        .iter()
+        .enumerate()
+    {
         let file = tree.join(rel);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, bytes(500 + i * 3000, i as u64 + 7)).unwrap();
     }
     let tree_s = tree.display().to_string();
-    ok(clients.aws(&["s3", "sync", &tree_s, "s3://data/tree"]), "aws s3 sync up", &served);
-    let again = ok(clients.aws(&["s3", "sync", &tree_s, "s3://data/tree"]), "aws s3 sync again", &served);
-    assert!(again.trim().is_empty(), "a second sync uploads nothing: {again}");
+    ok(
+        clients.aws(&["s3", "sync", &tree_s, "s3://data/tree"]),
+        "aws s3 sync up",
+        &served,
+    );
+    let again = ok(
+        clients.aws(&["s3", "sync", &tree_s, "s3://data/tree"]),
+        "aws s3 sync again",
+        &served,
+    );
+    assert!(
+        again.trim().is_empty(),
+        "a second sync uploads nothing: {again}"
+    );
     let down = work.join("tree.back").display().to_string();
-    ok(clients.aws(&["s3", "sync", "s3://data/tree", &down]), "aws s3 sync down", &served);
-    assert!(same_file(&tree.join("sub/deeper/c.bin"), &work.join("tree.back/sub/deeper/c.bin")));
+    ok(
+        clients.aws(&["s3", "sync", "s3://data/tree", &down]),
+        "aws s3 sync down",
+        &served,
+    );
+    assert!(same_file(
+        &tree.join("sub/deeper/c.bin"),
+        &work.join("tree.back/sub/deeper/c.bin")
+    ));
     let check = clients.rclone(&["check", &tree_s, "m:data/tree"]);
     let report = ok(check, "rclone check", &served);
     let _ = report;
 
     // rclone copy to its own bucket, then check (rclone compares sizes and MD5 ETags).
-    ok(clients.rclone(&["mkdir", "m:rclone"]), "rclone mkdir", &served);
-    ok(clients.rclone(&["copy", &tree_s, "m:rclone/t"]), "rclone copy", &served);
-    ok(clients.rclone(&["check", &tree_s, "m:rclone/t"]), "rclone check", &served);
+    ok(
+        clients.rclone(&["mkdir", "m:rclone"]),
+        "rclone mkdir",
+        &served,
+    );
+    ok(
+        clients.rclone(&["copy", &tree_s, "m:rclone/t"]),
+        "rclone copy",
+        &served,
+    );
+    ok(
+        clients.rclone(&["check", &tree_s, "m:rclone/t"]),
+        "rclone check",
+        &served,
+    );
 
     // rm.
-    ok(clients.aws(&["s3", "rm", "s3://data/tree/d.txt"]), "aws s3 rm", &served);
-    let listing = ok(clients.aws(&["s3", "ls", "--recursive", "s3://data/tree/"]), "ls", &served);
-    assert!(!listing.contains("d.txt") && listing.contains("a.txt"), "{listing}");
+    ok(
+        clients.aws(&["s3", "rm", "s3://data/tree/d.txt"]),
+        "aws s3 rm",
+        &served,
+    );
+    let listing = ok(
+        clients.aws(&["s3", "ls", "--recursive", "s3://data/tree/"]),
+        "ls",
+        &served,
+    );
+    assert!(
+        !listing.contains("d.txt") && listing.contains("a.txt"),
+        "{listing}"
+    );
 
     // boto3 presigned URLs, GET and PUT, used by a client that holds no key.
     let presigned = clients.boto3(
@@ -406,14 +501,38 @@ fn aws_cli_boto3_and_rclone_work_through_three_providers_and_an_outage() {
     // The S3 provider goes down: every command still succeeds.
     s3.stop();
     std::fs::write(path("during"), bytes(4096, 99)).unwrap();
-    ok(clients.aws(&["s3", "cp", &path("during"), "s3://data/during"]), "cp up during the outage", &served);
-    ok(clients.aws(&["s3", "cp", "s3://data/during", &path("during.back")]), "cp down during the outage", &served);
+    ok(
+        clients.aws(&["s3", "cp", &path("during"), "s3://data/during"]),
+        "cp up during the outage",
+        &served,
+    );
+    ok(
+        clients.aws(&["s3", "cp", "s3://data/during", &path("during.back")]),
+        "cp down during the outage",
+        &served,
+    );
     assert!(same_file(&work.join("during"), &work.join("during.back")));
-    ok(clients.aws(&["s3", "cp", "s3://data/files/kib", &path("kib.outage")]), "read during the outage", &served);
+    ok(
+        clients.aws(&["s3", "cp", "s3://data/files/kib", &path("kib.outage")]),
+        "read during the outage",
+        &served,
+    );
     assert!(same_file(&work.join("kib"), &work.join("kib.outage")));
-    ok(clients.aws(&["s3", "ls", "s3://data/files/"]), "ls during the outage", &served);
-    ok(clients.aws(&["s3", "rm", "s3://data/tree/a.txt"]), "rm during the outage", &served);
-    ok(clients.rclone(&["check", &tree_s, "m:rclone/t"]), "rclone check during the outage", &served);
+    ok(
+        clients.aws(&["s3", "ls", "s3://data/files/"]),
+        "ls during the outage",
+        &served,
+    );
+    ok(
+        clients.aws(&["s3", "rm", "s3://data/tree/a.txt"]),
+        "rm during the outage",
+        &served,
+    );
+    ok(
+        clients.rclone(&["check", &tree_s, "m:rclone/t"]),
+        "rclone check during the outage",
+        &served,
+    );
 
     // It comes back; repair brings it up to date and every copy verifies.
     s3.restart();
@@ -446,16 +565,49 @@ fn refused_requests_write_nothing() {
     assert_eq!(first["type"], "text/plain");
     assert!(setup.contains("BucketAlreadyOwnedByYou"), "{setup}");
 
-    let attempt = "print(code(lambda: s3.put_object(Bucket='data', Key='k', Body=b'overwritten')))\n\
+    let attempt =
+        "print(code(lambda: s3.put_object(Bucket='data', Key='k', Body=b'overwritten')))\n\
                    print(code(lambda: s3.put_object(Bucket='data', Key='new', Body=b'new')))\n";
-    let wrong = ok(clients.boto3(KEY, "not-the-secret-at-all", attempt), "wrong secret", &served);
-    assert_eq!(wrong.lines().collect::<Vec<_>>(), ["SignatureDoesNotMatch"; 2], "{wrong}");
-    let limited = ok(clients.boto3(LIMITED_KEY, LIMITED_SECRET, attempt), "limited key", &served);
-    assert_eq!(limited.lines().collect::<Vec<_>>(), ["AccessDenied"; 2], "{limited}");
-    let reader = ok(clients.boto3(READER_KEY, READER_SECRET, attempt), "read-only key", &served);
-    assert_eq!(reader.lines().collect::<Vec<_>>(), ["AccessDenied"; 2], "{reader}");
-    let unknown = ok(clients.boto3("AKIANOBODY", "whatever-secret", attempt), "unknown key", &served);
-    assert_eq!(unknown.lines().collect::<Vec<_>>(), ["InvalidAccessKeyId"; 2], "{unknown}");
+    let wrong = ok(
+        clients.boto3(KEY, "not-the-secret-at-all", attempt),
+        "wrong secret",
+        &served,
+    );
+    assert_eq!(
+        wrong.lines().collect::<Vec<_>>(),
+        ["SignatureDoesNotMatch"; 2],
+        "{wrong}"
+    );
+    let limited = ok(
+        clients.boto3(LIMITED_KEY, LIMITED_SECRET, attempt),
+        "limited key",
+        &served,
+    );
+    assert_eq!(
+        limited.lines().collect::<Vec<_>>(),
+        ["AccessDenied"; 2],
+        "{limited}"
+    );
+    let reader = ok(
+        clients.boto3(READER_KEY, READER_SECRET, attempt),
+        "read-only key",
+        &served,
+    );
+    assert_eq!(
+        reader.lines().collect::<Vec<_>>(),
+        ["AccessDenied"; 2],
+        "{reader}"
+    );
+    let unknown = ok(
+        clients.boto3("AKIANOBODY", "whatever-secret", attempt),
+        "unknown key",
+        &served,
+    );
+    assert_eq!(
+        unknown.lines().collect::<Vec<_>>(),
+        ["InvalidAccessKeyId"; 2],
+        "{unknown}"
+    );
 
     // A stale If-Match (and If-None-Match: * on an existing key) are refused; a current
     // If-Match goes through.
@@ -477,7 +629,11 @@ fn refused_requests_write_nothing() {
 
     // Nothing refused reached the store.
     assert_eq!(env.run(&["get", "data/k"]).ok().stdout, b"original");
-    assert_ne!(env.run(&["get", "data/new"]).code, 0, "a refused write created data/new");
+    assert_ne!(
+        env.run(&["get", "data/new"]).code,
+        0,
+        "a refused write created data/new"
+    );
     let listed = env.run(&["ls", "other/"]).ok().stdout_text();
     assert!(!listed.contains("other/new"), "{listed}");
 
@@ -507,7 +663,11 @@ fn refused_requests_write_nothing() {
          print(code(lambda: s3.head_object(Bucket='data', Key='md5')))\n",
     );
     let digest = ok(digest, "content-md5", &served);
-    assert_eq!(digest.lines().collect::<Vec<_>>(), ["BadDigest", "404"], "{digest}");
+    assert_eq!(
+        digest.lines().collect::<Vec<_>>(),
+        ["BadDigest", "404"],
+        "{digest}"
+    );
 
     // A bucket with objects cannot be deleted; an empty one can, and is gone for all.
     let buckets = clients.boto3(
@@ -522,7 +682,13 @@ fn refused_requests_write_nothing() {
     let buckets = ok(buckets, "buckets", &served);
     assert_eq!(
         buckets.lines().collect::<Vec<_>>(),
-        ["BucketNotEmpty", "ok", "['data', 'site']", "NoSuchBucket", "NotImplemented"],
+        [
+            "BucketNotEmpty",
+            "ok",
+            "['data', 'site']",
+            "NoSuchBucket",
+            "NotImplemented"
+        ],
         "{buckets}"
     );
 }

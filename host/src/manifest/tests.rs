@@ -379,7 +379,10 @@ fn documented_s3_example_is_reproduced_exactly() {
         let stripped = serde_json::to_vec(&json).unwrap();
         let err = Manifest::from_json_verified(&stripped, "docs/fox.txt", &identity.public_key())
             .unwrap_err();
-        assert!(matches!(err, ManifestError::BadSignature { .. }), "{field}: {err}");
+        assert!(
+            matches!(err, ManifestError::BadSignature { .. }),
+            "{field}: {err}"
+        );
     }
 }
 
@@ -403,6 +406,9 @@ fn s3_fields_are_validated() {
     for mutate in bad {
         let mut body = manifest.body.clone();
         mutate(&mut body);
-        assert!(matches!(body.validate(), Err(ManifestError::Invalid { .. })), "{body:?}");
+        assert!(
+            matches!(body.validate(), Err(ManifestError::Invalid { .. })),
+            "{body:?}"
+        );
     }
 }

@@ -50,7 +50,9 @@ impl Rules {
     /// Whether the credentials of a request may see `bucket` at all (for ListBuckets).
     pub(crate) fn may_see_bucket(&self, credentials: Option<&Credentials>, bucket: &str) -> bool {
         match credentials.and_then(|c| self.0.keys.get(&c.access_key)) {
-            Some(credential) => bucket_allowed(credential, bucket) || prefix_bucket(credential, bucket),
+            Some(credential) => {
+                bucket_allowed(credential, bucket) || prefix_bucket(credential, bucket)
+            }
             None => false,
         }
     }
@@ -64,17 +66,31 @@ impl Rules {
     }
 
     /// Whether the request's key (or anonymity) may touch object `key` of `bucket`.
-    fn check_object(&self, credentials: Option<&Credentials>, bucket: &str, key: &str, read: bool) -> S3Result<()> {
+    fn check_object(
+        &self,
+        credentials: Option<&Credentials>,
+        bucket: &str,
+        key: &str,
+        read: bool,
+    ) -> S3Result<()> {
         match self.credential(credentials) {
             None if read && self.is_public(bucket) => Ok(()),
             None => Err(s3_error!(AccessDenied, "this request must be signed")),
             Some(c) if bucket_allowed(c, bucket) || object_in_prefix(c, bucket, key) => Ok(()),
-            Some(_) => Err(s3_error!(AccessDenied, "this access key may not use {bucket}/{key}")),
+            Some(_) => Err(s3_error!(
+                AccessDenied,
+                "this access key may not use {bucket}/{key}"
+            )),
         }
     }
 
     /// Whether a listing of `bucket` under `prefix` stays within what the key may read.
-    fn check_listing(&self, credentials: Option<&Credentials>, bucket: &str, prefix: &str) -> S3Result<()> {
+    fn check_listing(
+        &self,
+        credentials: Option<&Credentials>,
+        bucket: &str,
+        prefix: &str,
+    ) -> S3Result<()> {
         match self.credential(credentials) {
             None if self.is_public(bucket) => Ok(()),
             None => Err(s3_error!(AccessDenied, "this request must be signed")),
@@ -101,7 +117,10 @@ fn prefix_bucket(credential: &S3Credential, bucket: &str) -> bool {
 
 fn object_in_prefix(credential: &S3Credential, bucket: &str, key: &str) -> bool {
     let full = format!("{bucket}/{key}");
-    credential.prefixes.iter().any(|p| full.starts_with(p.as_str()))
+    credential
+        .prefixes
+        .iter()
+        .any(|p| full.starts_with(p.as_str()))
 }
 
 #[async_trait::async_trait]
@@ -130,14 +149,20 @@ impl S3Access for Rules {
                 None => Err(s3_error!(AccessDenied, "this request must be signed")),
             },
             S3Path::Bucket { bucket } => {
-                let listing = matches!(cx.s3_op().name(), "ListObjects" | "ListObjectsV2" | "HeadBucket" | "GetBucketLocation");
+                let listing = matches!(
+                    cx.s3_op().name(),
+                    "ListObjects" | "ListObjectsV2" | "HeadBucket" | "GetBucketLocation"
+                );
                 match self.credential(credentials) {
                     None if read && self.is_public(bucket) => Ok(()),
                     None => Err(s3_error!(AccessDenied, "this request must be signed")),
                     Some(c) if bucket_allowed(c, bucket) => Ok(()),
                     // Listings with a prefix limit are checked against the prefix below.
                     Some(c) if listing && prefix_bucket(c, bucket) => Ok(()),
-                    Some(_) => Err(s3_error!(AccessDenied, "this access key may not use bucket {bucket}")),
+                    Some(_) => Err(s3_error!(
+                        AccessDenied,
+                        "this access key may not use bucket {bucket}"
+                    )),
                 }
             }
             S3Path::Object { bucket, key } => self.check_object(credentials, bucket, key, read),
@@ -159,7 +184,10 @@ impl S3Access for Rules {
             CopySource::Bucket { bucket, key, .. } => {
                 self.check_object(req.credentials.as_ref(), bucket, key, true)
             }
-            _ => Err(s3_error!(NotImplemented, "copy sources other than bucket/key")),
+            _ => Err(s3_error!(
+                NotImplemented,
+                "copy sources other than bucket/key"
+            )),
         }
     }
 }

@@ -98,7 +98,10 @@ fn stream(
 }
 
 /// A whole small internal object (bucket and upload records) as bytes.
-pub(crate) async fn read_small(store: &Store, key: &Key) -> Result<(Manifest, Vec<u8>), StoreError> {
+pub(crate) async fn read_small(
+    store: &Store,
+    key: &Key,
+) -> Result<(Manifest, Vec<u8>), StoreError> {
     let head = store.head(key).await?;
     let mut out = Vec::new();
     store

@@ -24,7 +24,10 @@ impl MirraS3 {
         }
     }
 
-    pub(super) async fn create_bucket_op(&self, input: CreateBucketInput) -> S3Result<CreateBucketOutput> {
+    pub(super) async fn create_bucket_op(
+        &self,
+        input: CreateBucketInput,
+    ) -> S3Result<CreateBucketOutput> {
         let record = bucket_record(&input.bucket)?;
         let options = PutOptions {
             content_type: RECORD_TYPE.into(),
@@ -41,7 +44,10 @@ impl MirraS3 {
         }
     }
 
-    pub(super) async fn delete_bucket_op(&self, input: DeleteBucketInput) -> S3Result<DeleteBucketOutput> {
+    pub(super) async fn delete_bucket_op(
+        &self,
+        input: DeleteBucketInput,
+    ) -> S3Result<DeleteBucketOutput> {
         let manifest = self.ensure_bucket(&input.bucket).await?;
         let objects = self
             .store
@@ -60,7 +66,10 @@ impl MirraS3 {
         Ok(DeleteBucketOutput::default())
     }
 
-    pub(super) async fn list_buckets_op(&self, credentials: Option<&Credentials>) -> S3Result<ListBucketsOutput> {
+    pub(super) async fn list_buckets_op(
+        &self,
+        credentials: Option<&Credentials>,
+    ) -> S3Result<ListBucketsOutput> {
         let records = self.store.list(BUCKETS_PREFIX).await.map_err(from_store)?;
         let mut buckets = Vec::new();
         for record in records {

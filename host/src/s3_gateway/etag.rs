@@ -110,7 +110,11 @@ mod tests {
     #[tokio::test]
     async fn the_etag_is_the_md5_of_what_was_read() {
         let etag = Arc::new(OnceLock::new());
-        let mut reader = Md5Reader::new(&b"The quick brown fox jumps over the lazy dog"[..], None, etag.clone());
+        let mut reader = Md5Reader::new(
+            &b"The quick brown fox jumps over the lazy dog"[..],
+            None,
+            etag.clone(),
+        );
         let mut out = Vec::new();
         reader.read_to_end(&mut out).await.unwrap();
         assert_eq!(etag.get().unwrap(), "9e107d9d372bb6826bd81d3542a419d6");
@@ -135,7 +139,10 @@ mod tests {
         both.extend_from_slice(&Md5::digest(b"b"));
         let expected = format!("{}-2", hex::encode(Md5::digest(&both)));
         assert_eq!(multipart(&[a, b]).unwrap(), expected);
-        assert_eq!(content_md5_hex("kAFQmDzST7DWlj99KOF/cg==").unwrap(), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(
+            content_md5_hex("kAFQmDzST7DWlj99KOF/cg==").unwrap(),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
         assert!(content_md5_hex("not base64!").is_none());
     }
 }

@@ -35,7 +35,10 @@ struct Query<'a> {
 }
 
 impl MirraS3 {
-    pub(super) async fn list_objects_v2_op(&self, input: ListObjectsV2Input) -> S3Result<ListObjectsV2Output> {
+    pub(super) async fn list_objects_v2_op(
+        &self,
+        input: ListObjectsV2Input,
+    ) -> S3Result<ListObjectsV2Output> {
         self.ensure_bucket(&input.bucket).await?;
         let max_keys = max_keys(input.max_keys)?;
         let after = input
@@ -63,14 +66,20 @@ impl MirraS3 {
             continuation_token: input.continuation_token,
             start_after: input.start_after,
             is_truncated: Some(page.truncated),
-            next_continuation_token: page.truncated.then(|| page.next.map(|n| encode_token(&n))).flatten(),
+            next_continuation_token: page
+                .truncated
+                .then(|| page.next.map(|n| encode_token(&n)))
+                .flatten(),
             contents: Some(page.objects),
             common_prefixes: Some(page.prefixes),
             ..ListObjectsV2Output::default()
         })
     }
 
-    pub(super) async fn list_objects_op(&self, input: ListObjectsInput) -> S3Result<ListObjectsOutput> {
+    pub(super) async fn list_objects_op(
+        &self,
+        input: ListObjectsInput,
+    ) -> S3Result<ListObjectsOutput> {
         self.ensure_bucket(&input.bucket).await?;
         let max_keys = max_keys(input.max_keys)?;
         let page = self
@@ -147,7 +156,9 @@ impl MirraS3 {
             objects,
             prefixes: prefixes
                 .into_iter()
-                .map(|prefix| CommonPrefix { prefix: Some(prefix) })
+                .map(|prefix| CommonPrefix {
+                    prefix: Some(prefix),
+                })
                 .collect(),
             truncated,
             next,
@@ -166,7 +177,9 @@ async fn describe(store: &Store, bucket: &str, keys: Vec<String>) -> Vec<Object>
                 size: i64::try_from(head.manifest.body.size).ok(),
                 e_tag: Some(ETag::Strong(etag::of(&head.manifest))),
                 last_modified: Some(last_modified(&head.manifest)),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
                 ..Object::default()
             })
         })

@@ -63,7 +63,10 @@ impl S3Gateway {
         let s3 = service::MirraS3 {
             store: Arc::new(store),
             rules: rules.clone(),
-            region: config.region.clone().unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+            region: config
+                .region
+                .clone()
+                .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
         };
         let mut builder = S3ServiceBuilder::new(s3);
         builder.set_auth(rules.clone());

@@ -14,7 +14,9 @@ use super::body;
 use super::buckets::missing_as;
 use super::errors::from_store;
 use super::etag;
-use super::naming::{object_key, part_key, part_number, parts_prefix, upload_record, UPLOADS_PREFIX};
+use super::naming::{
+    object_key, part_key, part_number, parts_prefix, upload_record, UPLOADS_PREFIX,
+};
 use super::objects::Described;
 use super::service::{last_modified, unix_now, MirraS3};
 use crate::manifest::Manifest;
@@ -86,8 +88,12 @@ impl MirraS3 {
         })
     }
 
-    pub(super) async fn upload_part_op(&self, input: UploadPartInput) -> S3Result<UploadPartOutput> {
-        self.upload(&input.upload_id, &input.bucket, &input.key).await?;
+    pub(super) async fn upload_part_op(
+        &self,
+        input: UploadPartInput,
+    ) -> S3Result<UploadPartOutput> {
+        self.upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         let key = part_key(&input.upload_id, input.part_number)?;
         let Some(blob) = input.body else {
             return Err(s3_error!(IncompleteBody));
@@ -98,7 +104,13 @@ impl MirraS3 {
             content_md5: input.content_md5,
         };
         let (_, etag) = self
-            .write(&key, body::upload(blob), described, WriteCondition::Always, None)
+            .write(
+                &key,
+                body::upload(blob),
+                described,
+                WriteCondition::Always,
+                None,
+            )
             .await?;
         Ok(UploadPartOutput {
             e_tag: Some(ETag::Strong(etag)),
@@ -133,13 +145,16 @@ impl MirraS3 {
         &self,
         input: CompleteMultipartUploadInput,
     ) -> S3Result<CompleteMultipartUploadOutput> {
-        let record = self.upload(&input.upload_id, &input.bucket, &input.key).await?;
+        let record = self
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         let requested = input
             .multipart_upload
             .and_then(|m| m.parts)
             .filter(|p| !p.is_empty())
             .ok_or_else(|| s3_error!(MalformedXML, "no parts listed"))?;
-        let stored: BTreeMap<i32, Manifest> = self.parts(&input.upload_id).await?.into_iter().collect();
+        let stored: BTreeMap<i32, Manifest> =
+            self.parts(&input.upload_id).await?.into_iter().collect();
         let mut chosen = Vec::with_capacity(requested.len());
         let mut previous = 0;
         for part in &requested {
@@ -148,7 +163,9 @@ impl MirraS3 {
                 return Err(s3_error!(InvalidPartOrder));
             }
             previous = number;
-            let manifest = stored.get(&number).ok_or_else(|| s3_error!(InvalidPart, "part {number} was not uploaded"))?;
+            let manifest = stored
+                .get(&number)
+                .ok_or_else(|| s3_error!(InvalidPart, "part {number} was not uploaded"))?;
             let etag = etag::of(manifest);
             if part.e_tag.as_ref().is_some_and(|e| e.value() != etag) {
                 return Err(s3_error!(InvalidPart, "part {number} has another ETag"));
@@ -159,7 +176,11 @@ impl MirraS3 {
         let final_etag = etag::multipart(&etags).ok_or_else(|| s3_error!(InternalError))?;
         let target = object_key(&input.bucket, &input.key)?;
         let condition = self
-            .write_condition(&target, input.if_match.as_ref(), input.if_none_match.as_ref())
+            .write_condition(
+                &target,
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+            )
             .await?;
 
         // The parts, read verified one after another, are the body of the final put.
@@ -191,7 +212,10 @@ impl MirraS3 {
         let fed = feeding.await.map_err(|_| s3_error!(InternalError))?;
         if let Err(reason) = fed {
             tracing::warn!("completing upload {}: {reason}", input.upload_id);
-            return Err(s3_error!(ServiceUnavailable, "a part could not be read verified; retry"));
+            return Err(s3_error!(
+                ServiceUnavailable,
+                "a part could not be read verified; retry"
+            ));
         }
         written?;
         self.forget_upload(&input.upload_id).await;
@@ -240,13 +264,15 @@ impl MirraS3 {
         &self,
         input: AbortMultipartUploadInput,
     ) -> S3Result<AbortMultipartUploadOutput> {
-        self.upload(&input.upload_id, &input.bucket, &input.key).await?;
+        self.upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         self.forget_upload(&input.upload_id).await;
         Ok(AbortMultipartUploadOutput::default())
     }
 
     pub(super) async fn list_parts_op(&self, input: ListPartsInput) -> S3Result<ListPartsOutput> {
-        self.upload(&input.upload_id, &input.bucket, &input.key).await?;
+        self.upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
         let marker = input.part_number_marker.unwrap_or(0);
         let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
         let all: Vec<(i32, Manifest)> = self
@@ -373,7 +399,9 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Exactly<R> {
                     )));
                 }
                 if read > this.remaining {
-                    return Poll::Ready(Err(std::io::Error::other("the parts are longer than listed")));
+                    return Poll::Ready(Err(std::io::Error::other(
+                        "the parts are longer than listed",
+                    )));
                 }
                 this.remaining -= read;
                 Poll::Ready(Ok(()))

@@ -43,7 +43,10 @@ pub(crate) fn bucket_record(bucket: &str) -> Result<Key, S3Error> {
 pub(crate) fn object_key(bucket: &str, key: &str) -> Result<Key, S3Error> {
     check_bucket(bucket)?;
     if key.starts_with(".mirra/") || key == ".mirra" {
-        return Err(s3_error!(InvalidArgument, "keys under .mirra/ are reserved"));
+        return Err(s3_error!(
+            InvalidArgument,
+            "keys under .mirra/ are reserved"
+        ));
     }
     parse(&format!("{bucket}/{key}"))
 }
@@ -68,7 +71,10 @@ pub(crate) fn upload_record(upload_id: &str) -> Result<Key, S3Error> {
 pub(crate) fn part_key(upload_id: &str, number: i32) -> Result<Key, S3Error> {
     check_upload_id(upload_id)?;
     if !(1..=10_000).contains(&number) {
-        return Err(s3_error!(InvalidArgument, "part numbers run from 1 to 10000"));
+        return Err(s3_error!(
+            InvalidArgument,
+            "part numbers run from 1 to 10000"
+        ));
     }
     parse(&format!("{UPLOADS_PREFIX}{upload_id}/part-{number:05}"))
 }
@@ -113,7 +119,16 @@ mod tests {
         for good in ["abc", "my-bucket.2024", "a1b"] {
             assert!(check_bucket(good).is_ok(), "{good}");
         }
-        for bad in ["ab", "Upper", "-lead", "trail-", "a..b", "a/b", "mirra", &"x".repeat(64)] {
+        for bad in [
+            "ab",
+            "Upper",
+            "-lead",
+            "trail-",
+            "a..b",
+            "a/b",
+            "mirra",
+            &"x".repeat(64),
+        ] {
             assert!(check_bucket(bad).is_err(), "{bad}");
         }
     }

@@ -45,10 +45,9 @@ impl MirraS3 {
         let content_type = content_type(described.content_type)?;
         let metadata = metadata(described.metadata)?;
         let expected = match described.content_md5 {
-            Some(header) => Some(
-                etag::content_md5_hex(&header)
-                    .ok_or_else(|| s3_error!(InvalidDigest, "Content-MD5 is not base64 of 16 bytes"))?,
-            ),
+            Some(header) => Some(etag::content_md5_hex(&header).ok_or_else(|| {
+                s3_error!(InvalidDigest, "Content-MD5 is not base64 of 16 bytes")
+            })?),
             None => None,
         };
         let cell = Arc::new(OnceLock::new());
@@ -99,11 +98,10 @@ impl MirraS3 {
                 "If-None-Match on a write takes only *"
             )),
             (Some(condition), None) => {
-                let head = self
-                    .store
-                    .head(key)
-                    .await
-                    .map_err(|e| missing_as(&self.store, e, || s3_error!(PreconditionFailed)))?;
+                let head =
+                    self.store.head(key).await.map_err(|e| {
+                        missing_as(&self.store, e, || s3_error!(PreconditionFailed))
+                    })?;
                 let matches = match condition {
                     ETagCondition::Any => true,
                     ETagCondition::ETag(expected) => expected.value() == etag::of(&head.manifest),
@@ -178,7 +176,11 @@ impl MirraS3 {
             None => (0..size, None),
             Some(range) => {
                 let range = range.check(size)?;
-                let content_range = format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1));
+                let content_range = format!(
+                    "bytes {}-{}/{size}",
+                    range.start,
+                    range.end.saturating_sub(1)
+                );
                 (range, Some(content_range))
             }
         };
@@ -199,7 +201,10 @@ impl MirraS3 {
         Ok(output)
     }
 
-    pub(super) async fn head_object_op(&self, input: HeadObjectInput) -> S3Result<HeadObjectOutput> {
+    pub(super) async fn head_object_op(
+        &self,
+        input: HeadObjectInput,
+    ) -> S3Result<HeadObjectOutput> {
         let key = object_key(&input.bucket, &input.key)?;
         let conditions = Conditions {
             if_match: input.if_match.as_ref(),
@@ -220,7 +225,12 @@ impl MirraS3 {
     }
 
     /// Deletes `bucket/key`; a key that does not exist is already deleted, as in S3.
-    async fn delete_one(&self, bucket: &str, key: &str, if_match: Option<&ETagCondition>) -> S3Result<()> {
+    async fn delete_one(
+        &self,
+        bucket: &str,
+        key: &str,
+        if_match: Option<&ETagCondition>,
+    ) -> S3Result<()> {
         let key = object_key(bucket, key)?;
         let condition = match if_match {
             Some(condition) => self.write_condition(&key, Some(condition), None).await?,
@@ -228,7 +238,11 @@ impl MirraS3 {
                 Ok(head) => WriteCondition::IfSha256(head.sha256_hex()),
                 Err(e) => {
                     let err = missing_as(&self.store, e, || s3_error!(NoSuchKey));
-                    return if *err.code() == s3s::S3ErrorCode::NoSuchKey { Ok(()) } else { Err(err) };
+                    return if *err.code() == s3s::S3ErrorCode::NoSuchKey {
+                        Ok(())
+                    } else {
+                        Err(err)
+                    };
                 }
             },
         };
@@ -236,29 +250,39 @@ impl MirraS3 {
             Ok(_) => Ok(()),
             // Without If-Match the condition only avoids writing a tombstone for a key that
             // never existed; someone else's newer write or delete makes ours moot.
-            Err(crate::store::StoreError::PreconditionFailed { .. }) if if_match.is_none() => Ok(()),
+            Err(crate::store::StoreError::PreconditionFailed { .. }) if if_match.is_none() => {
+                Ok(())
+            }
             Err(e) => Err(from_store(e)),
         }
     }
 
-    pub(super) async fn delete_object_op(&self, input: DeleteObjectInput) -> S3Result<DeleteObjectOutput> {
+    pub(super) async fn delete_object_op(
+        &self,
+        input: DeleteObjectInput,
+    ) -> S3Result<DeleteObjectOutput> {
         self.ensure_bucket(&input.bucket).await?;
-        self.delete_one(&input.bucket, &input.key, input.if_match.as_ref()).await?;
+        self.delete_one(&input.bucket, &input.key, input.if_match.as_ref())
+            .await?;
         Ok(DeleteObjectOutput::default())
     }
 
-    pub(super) async fn delete_objects_op(&self, input: DeleteObjectsInput) -> S3Result<DeleteObjectsOutput> {
+    pub(super) async fn delete_objects_op(
+        &self,
+        input: DeleteObjectsInput,
+    ) -> S3Result<DeleteObjectsOutput> {
         self.ensure_bucket(&input.bucket).await?;
         let bucket = input.bucket.as_str();
         let quiet = input.delete.quiet.unwrap_or(false);
-        let results: Vec<(String, Result<(), S3Error>)> = futures::stream::iter(input.delete.objects)
-            .map(|object| async move {
-                let result = self.delete_one(bucket, &object.key, None).await;
-                (object.key, result)
-            })
-            .buffered(DELETES_IN_FLIGHT)
-            .collect()
-            .await;
+        let results: Vec<(String, Result<(), S3Error>)> =
+            futures::stream::iter(input.delete.objects)
+                .map(|object| async move {
+                    let result = self.delete_one(bucket, &object.key, None).await;
+                    (object.key, result)
+                })
+                .buffered(DELETES_IN_FLIGHT)
+                .collect()
+                .await;
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for (key, result) in results {
@@ -283,8 +307,16 @@ impl MirraS3 {
         })
     }
 
-    pub(super) async fn copy_object_op(&self, input: CopyObjectInput) -> S3Result<CopyObjectOutput> {
-        let CopySource::Bucket { bucket: source_bucket, key: source_key, version_id } = &input.copy_source else {
+    pub(super) async fn copy_object_op(
+        &self,
+        input: CopyObjectInput,
+    ) -> S3Result<CopyObjectOutput> {
+        let CopySource::Bucket {
+            bucket: source_bucket,
+            key: source_key,
+            version_id,
+        } = &input.copy_source
+        else {
             return Err(s3_error!(NotImplemented, "access points"));
         };
         if version_id.is_some() {
@@ -328,7 +360,13 @@ impl MirraS3 {
             .await
             .map_err(from_store)?;
         let (report, etag) = self
-            .write(&target, body::upload(blob), described, WriteCondition::Always, None)
+            .write(
+                &target,
+                body::upload(blob),
+                described,
+                WriteCondition::Always,
+                None,
+            )
             .await?;
         let _ = report;
         Ok(CopyObjectOutput {
@@ -409,11 +447,13 @@ fn metadata(given: Option<Metadata>) -> S3Result<BTreeMap<String, String>> {
     if bytes > crate::manifest::MAX_METADATA_BYTES {
         return Err(s3_error!(MetadataTooLarge));
     }
-    if metadata
-        .iter()
-        .any(|(k, v)| k.is_empty() || k.chars().any(char::is_control) || v.chars().any(char::is_control))
-    {
-        return Err(s3_error!(InvalidArgument, "metadata with control characters"));
+    if metadata.iter().any(|(k, v)| {
+        k.is_empty() || k.chars().any(char::is_control) || v.chars().any(char::is_control)
+    }) {
+        return Err(s3_error!(
+            InvalidArgument,
+            "metadata with control characters"
+        ));
     }
     Ok(metadata)
 }
