@@ -53,7 +53,7 @@ fn bytes(len: usize, seed: u64) -> Vec<u8> {
 /// The `[s3]` section every test uses: three keys and the public bucket `site`.
 fn s3_section() -> String {
     format!(
-        "\n[s3]\npublic_buckets = [\"site\"]\n\n\
+        "\n[s3]\npublic_buckets = [\"site\"]\ndomain = \"s3.localhost\"\n\n\
          [[s3.credentials]]\naccess_key = \"{KEY}\"\nsecret_key = \"{SECRET}\"\n\n\
          [[s3.credentials]]\naccess_key = \"{LIMITED_KEY}\"\nsecret_key = \"{LIMITED_SECRET}\"\nbuckets = [\"other\"]\n\n\
          [[s3.credentials]]\naccess_key = \"{READER_KEY}\"\nsecret_key = \"{READER_SECRET}\"\nread_only = true\n"
@@ -645,12 +645,15 @@ fn refused_requests_write_nothing() {
          anon = boto3.client('s3', endpoint_url=os.environ['ENDPOINT'], config=Config(signature_version=UNSIGNED))\n\
          print(anon.get_object(Bucket='site', Key='index.html')['Body'].read().decode())\n\
          print(code(lambda: anon.get_object(Bucket='data', Key='k')))\n\
-         print(code(lambda: anon.put_object(Bucket='site', Key='x', Body=b'x')))\n",
+         print(code(lambda: anon.put_object(Bucket='site', Key='x', Body=b'x')))\n\
+         port = os.environ['ENDPOINT'].rsplit(':', 1)[1]\n\
+         virtual = urllib.request.Request(os.environ['ENDPOINT'] + '/index.html', headers={'Host': 'site.s3.localhost:' + port})\n\
+         print(urllib.request.urlopen(virtual).read().decode())\n",
     );
     let anonymous = ok(anonymous, "anonymous", &served);
     assert_eq!(
         anonymous.lines().collect::<Vec<_>>(),
-        ["<p>public</p>", "AccessDenied", "AccessDenied"],
+        ["<p>public</p>", "AccessDenied", "AccessDenied", "<p>public</p>"],
         "{anonymous}"
     );
     assert_ne!(env.run(&["get", "site/x"]).code, 0);

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use s3s::host::SingleDomain;
+use s3s::host::{S3Host, SingleDomain, VirtualHost};
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -76,7 +76,7 @@ impl S3Gateway {
                 domain: domain.clone(),
                 reason: e.to_string(),
             })?;
-            builder.set_host(host);
+            builder.set_host(PortlessHost(host));
         }
         Ok(Self {
             service: builder.build(),
@@ -125,5 +125,19 @@ impl S3Gateway {
             tracing::warn!("{} S3 connection(s) cut at shutdown", connections.len());
             connections.abort_all();
         }
+    }
+}
+
+/// Virtual-host parsing that ignores the port in the `Host` header, so `[s3] domain` is
+/// the bare domain whatever port the gateway listens on (s3s compares the whole header).
+struct PortlessHost(SingleDomain);
+
+impl S3Host for PortlessHost {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<VirtualHost<'a>> {
+        let bare = host
+            .rsplit_once(':')
+            .filter(|(_, port)| port.parse::<u16>().is_ok())
+            .map_or(host, |(name, _)| name);
+        self.0.parse_host_header(bare)
     }
 }
