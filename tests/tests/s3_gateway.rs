@@ -653,7 +653,12 @@ fn refused_requests_write_nothing() {
     let anonymous = ok(anonymous, "anonymous", &served);
     assert_eq!(
         anonymous.lines().collect::<Vec<_>>(),
-        ["<p>public</p>", "AccessDenied", "AccessDenied", "<p>public</p>"],
+        [
+            "<p>public</p>",
+            "AccessDenied",
+            "AccessDenied",
+            "<p>public</p>"
+        ],
         "{anonymous}"
     );
     assert_ne!(env.run(&["get", "site/x"]).code, 0);
@@ -671,6 +676,19 @@ fn refused_requests_write_nothing() {
         ["BadDigest", "404"],
         "{digest}"
     );
+
+    // Several writers at once, on distinct keys: every object lands intact.
+    let concurrent = clients.boto3(
+        KEY,
+        SECRET,
+        "from concurrent.futures import ThreadPoolExecutor\n\
+         bodies = {f'c/{i}': os.urandom(2000 + i) for i in range(16)}\n\
+         with ThreadPoolExecutor(8) as pool:\n    \
+             list(pool.map(lambda kv: s3.put_object(Bucket='data', Key=kv[0], Body=kv[1]), bodies.items()))\n\
+         print(all(s3.get_object(Bucket='data', Key=k)['Body'].read() == v for k, v in bodies.items()))\n",
+    );
+    let concurrent = ok(concurrent, "concurrent writers", &served);
+    assert_eq!(concurrent.trim(), "True", "{concurrent}");
 
     // A bucket with objects cannot be deleted; an empty one can, and is gone for all.
     let buckets = clients.boto3(
@@ -694,4 +712,39 @@ fn refused_requests_write_nothing() {
         ],
         "{buckets}"
     );
+}
+
+/// Racing `If-None-Match: *` writers of one key: S3 promises exactly one winner, and the
+/// key then holds the winner's bytes. The gateway maps the header to the store's
+/// `IfAbsent` condition; the store's per-key ordering (the concurrent-writers work) is
+/// what makes the promise hold.
+#[test]
+fn racing_create_only_puts_leave_exactly_one_winner() {
+    let _serial = serial();
+    let env = MirraEnv::initialized();
+    write_config(&env, &env.default_disks());
+    let served = Served::start(&env);
+    let clients = Clients::new(&served, env.home());
+    let race = clients.boto3(
+        KEY,
+        SECRET,
+        "from concurrent.futures import ThreadPoolExecutor\n\
+         s3.create_bucket(Bucket='data')\n\
+         for round in range(3):\n    \
+             racers = [os.urandom(3000) for _ in range(6)]\n    \
+             put = lambda b: code(lambda: s3.put_object(Bucket='data', Key=f'race{round}', Body=b, IfNoneMatch='*'))\n    \
+             with ThreadPoolExecutor(6) as pool:\n        \
+                 results = list(pool.map(put, racers))\n    \
+             got = s3.get_object(Bucket='data', Key=f'race{round}')['Body'].read()\n    \
+             winners = [b for b, r in zip(racers, results) if r == 'ok']\n    \
+             print(sorted(results), len(winners) == 1 and got == winners[0])\n",
+    );
+    let race = ok(race, "racing writers", &served);
+    for line in race.lines() {
+        assert!(
+            line.ends_with("True"),
+            "one round had other than exactly one winner holding the key: {race}"
+        );
+    }
+    assert_eq!(race.lines().count(), 3, "{race}");
 }
