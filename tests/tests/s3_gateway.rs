@@ -748,3 +748,66 @@ fn racing_create_only_puts_leave_exactly_one_winner() {
     }
     assert_eq!(race.lines().count(), 3, "{race}");
 }
+
+/// The parts of the API the tool runs above touch lightly: listing pages with a
+/// delimiter (V2 continuation tokens and V1 markers), ranged and conditional reads,
+/// CopyObject with its metadata, and a multipart upload listed, then aborted.
+#[test]
+fn listings_ranges_copies_and_multipart_bookkeeping() {
+    let _serial = serial();
+    let env = MirraEnv::initialized();
+    write_config(&env, &env.default_disks());
+    let served = Served::start(&env);
+    let clients = Clients::new(&served, env.home());
+    let script = "s3.create_bucket(Bucket='data')\n\
+         for k in ['p/a', 'p/b', 'p/c/x', 'p/c/y', 'p/d', 'q']:\n    \
+             s3.put_object(Bucket='data', Key=k, Body=k.encode())\n\
+         keys, prefixes = [], []\n\
+         for page in s3.get_paginator('list_objects_v2').paginate(Bucket='data', Prefix='p/', Delimiter='/', PaginationConfig={'PageSize': 2}):\n    \
+             keys += [o['Key'] for o in page.get('Contents', [])]\n    \
+             prefixes += [p['Prefix'] for p in page.get('CommonPrefixes', [])]\n\
+         print(keys, prefixes)\n\
+         v1 = [o['Key'] for page in s3.get_paginator('list_objects').paginate(Bucket='data', PaginationConfig={'PageSize': 2}) for o in page.get('Contents', [])]\n\
+         print(v1)\n\
+         s3.put_object(Bucket='data', Key='r', Body=bytes(range(256)) * 40, ContentType='application/x-test', Metadata={'k': 'v'})\n\
+         part = s3.get_object(Bucket='data', Key='r', Range='bytes=1000-1009')\n\
+         print(part['ContentRange'], part['Body'].read() == (bytes(range(256)) * 40)[1000:1010])\n\
+         etag = s3.head_object(Bucket='data', Key='r')['ETag']\n\
+         print(code(lambda: s3.get_object(Bucket='data', Key='r', IfNoneMatch=etag)), code(lambda: s3.get_object(Bucket='data', Key='r', IfMatch='\"nope\"')))\n\
+         s3.copy_object(Bucket='data', Key='r2', CopySource={'Bucket': 'data', 'Key': 'r'})\n\
+         h = s3.head_object(Bucket='data', Key='r2')\n\
+         print(h['ContentType'], h['Metadata'], h['ETag'] == etag)\n\
+         up = s3.create_multipart_upload(Bucket='data', Key='m', ContentType='text/x-parts')['UploadId']\n\
+         e1 = s3.upload_part(Bucket='data', Key='m', UploadId=up, PartNumber=1, Body=b'a' * 100)['ETag']\n\
+         e2 = s3.upload_part(Bucket='data', Key='m', UploadId=up, PartNumber=2, Body=b'b' * 50)['ETag']\n\
+         print([u['Key'] for u in s3.list_multipart_uploads(Bucket='data')['Uploads']], [p['Size'] for p in s3.list_parts(Bucket='data', Key='m', UploadId=up)['Parts']])\n\
+         print(code(lambda: s3.complete_multipart_upload(Bucket='data', Key='m', UploadId=up, MultipartUpload={'Parts': [{'PartNumber': 2, 'ETag': e2}, {'PartNumber': 1, 'ETag': e1}]})))\n\
+         s3.abort_multipart_upload(Bucket='data', Key='m', UploadId=up)\n\
+         print(s3.list_multipart_uploads(Bucket='data').get('Uploads', []), code(lambda: s3.list_parts(Bucket='data', Key='m', UploadId=up)), code(lambda: s3.head_object(Bucket='data', Key='m')))\n\
+         up = s3.create_multipart_upload(Bucket='data', Key='m', ContentType='text/x-parts')['UploadId']\n\
+         e1 = s3.upload_part(Bucket='data', Key='m', UploadId=up, PartNumber=1, Body=b'a' * 100)['ETag']\n\
+         e2 = s3.upload_part(Bucket='data', Key='m', UploadId=up, PartNumber=2, Body=b'b' * 50)['ETag']\n\
+         done = s3.complete_multipart_upload(Bucket='data', Key='m', UploadId=up, MultipartUpload={'Parts': [{'PartNumber': 1, 'ETag': e1}, {'PartNumber': 2, 'ETag': e2}]})\n\
+         got = s3.get_object(Bucket='data', Key='m')\n\
+         print(done['ETag'].endswith('-2\"'), got['ETag'] == done['ETag'], got['ContentType'], got['Body'].read() == b'a' * 100 + b'b' * 50)\n";
+    let out = ok(clients.boto3(KEY, SECRET, script), "api details", &served);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "['p/a', 'p/b', 'p/d'] ['p/c/']",
+            "['p/a', 'p/b', 'p/c/x', 'p/c/y', 'p/d', 'q']",
+            "bytes 1000-1009/10240 True",
+            "304 PreconditionFailed",
+            "application/x-test {'k': 'v'} True",
+            "['m'] [100, 50]",
+            "InvalidPartOrder",
+            "[] NoSuchUpload 404",
+            "True True text/x-parts True",
+        ],
+        "{out}"
+    );
+    // The parts and the upload record are gone from the store once the upload ended.
+    let internal = env.run(&["ls", ".mirra/s3/uploads/"]).ok().stdout_text();
+    assert!(!internal.contains("part-"), "{internal}");
+}
