@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod printable;
 pub mod providers;
 pub mod replica;
+pub mod s3_gateway;
 pub mod state;
 pub mod store;
 pub mod tree;

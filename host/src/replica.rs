@@ -623,7 +623,7 @@ mod tests {
             name: "fixed".into(),
             version: "0".into(),
             url_schemes: Vec::new(),
-            capabilities: Capabilities::READ,
+            capabilities: Capabilities::READ | Capabilities::LIST,
         };
         (Replica::new(settings, info, driver.clone()), driver)
     }

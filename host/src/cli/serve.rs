@@ -1,5 +1,5 @@
 //! `mirra serve [--listen ADDR] [--writable] [--zonefile FILE|URL] [--gaia
-//! [--read-url-prefix URL]]`: the HTTP gateway.
+//! [--read-url-prefix URL]] [--s3]`: the HTTP gateway, or with `--s3` the S3 endpoint.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -65,6 +65,11 @@ pub struct ServeCmd {
     /// Connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     max_connections: usize,
+    /// Speak the S3 API instead of plain HTTP: aws-cli, boto3, rclone and other S3
+    /// clients read and write through the store, with the access keys of the config's
+    /// `[s3]` section (see docs/s3.md).
+    #[arg(long, conflicts_with_all = ["zonefile", "writable"])]
+    s3: bool,
     /// On SIGINT/SIGTERM, how long requests in flight may take to finish.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     shutdown_grace: Duration,
@@ -78,6 +83,9 @@ impl ServeCmd {
             self.max_connections > 0,
             "--max-connections must be at least 1"
         );
+        if self.s3 {
+            return self.run_s3(globals).await;
+        }
         let (store, zonefile) = match &self.zonefile {
             Some(source) => {
                 let (store, bytes) = super::lookup::open_zone_store(
@@ -144,6 +152,31 @@ impl ServeCmd {
             gateway = gateway.with_gaia(hub);
         }
         gateway.serve(listener, shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(super::EXIT_OK)
+    }
+}
+
+impl ServeCmd {
+    /// `--s3`: the listener speaks S3.
+    async fn run_s3(self, globals: &Globals) -> anyhow::Result<u8> {
+        let config = globals.load_config()?;
+        let store = globals.open_store(None)?;
+        let gateway = crate::s3_gateway::S3Gateway::new(store, &config.s3)?;
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .with_context(|| format!("listening on {}", self.listen))?;
+        let address = listener.local_addr().context("reading the bound address")?;
+        if config.s3.credentials.is_empty() {
+            tracing::warn!("no [[s3.credentials]] configured: only public buckets can be read");
+        }
+        // Scripts and tests read the address from this line, so it goes to stdout.
+        println!("mirra serve: listening on http://{address} (S3)");
+        std::io::stdout().flush().ok();
+        tracing::info!(%address, "serving S3");
+        gateway
+            .serve(listener, shutdown_signal(), self.shutdown_grace)
+            .await;
         tracing::info!("stopped");
         Ok(super::EXIT_OK)
     }

@@ -12,6 +12,7 @@ mod file_safety;
 mod gaia;
 mod paths;
 mod redact;
+mod s3;
 mod values;
 
 use std::fmt;
@@ -26,6 +27,7 @@ pub use error::ConfigError;
 pub use file_safety::write_private;
 pub use gaia::{check_read_url_prefix, GaiaConfig, DEFAULT_GAIA_MAX_UPLOAD_MB};
 pub use paths::{default_config_path, default_data_dir, default_state_dir, expand_tilde, home_dir};
+pub use s3::{S3Config, S3Credential};
 pub use values::{format_duration, format_size, parse_duration, parse_size, WriteQuorum};
 
 /// Default chunk size for manifests: 4 MiB.
@@ -73,6 +75,9 @@ pub struct Config {
     /// How `mirra serve --gaia` presents itself as a Gaia hub.
     #[serde(default)]
     pub gaia: GaiaConfig,
+    /// The optional `[s3]` table for `mirra serve --s3`.
+    #[serde(default)]
+    pub s3: S3Config,
 }
 
 /// The `[identity]` table.
@@ -302,6 +307,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some((field, message)) = self.s3.problem() {
+            return Err(ConfigError::invalid(path, text, None, field, message));
         }
         if let WriteQuorum::Count(count) = self.policy.write_quorum {
             if count.get() > self.providers.len() {

@@ -24,6 +24,9 @@ use super::{ManifestBody, FORMAT_TAG};
 /// content_type:<byte length>:<content type>
 /// created:<decimal unix seconds>
 /// mtime_ns:<decimal unix nanoseconds>   (only when the manifest has one)
+/// etag:<byte length>:<etag>             (only when the manifest has one)
+/// metadata:<decimal count>              (only when there is metadata)
+/// meta:<name length>:<name>:<value length>:<value>   (one per entry, by name)
 /// deleted:<true|false>
 /// signer:<66 lowercase hex, compressed>
 /// ```
@@ -53,6 +56,16 @@ pub(super) fn encode(body: &ManifestBody, signer: &PublicKey) -> Vec<u8> {
     // (and signatures); the distinct line name keeps the two shapes unambiguous.
     if let Some(mtime_ns) = body.mtime_ns {
         let _ = writeln!(out, "mtime_ns:{mtime_ns}");
+    }
+    // Same rule for the S3 fields: absent, they leave the encoding unchanged.
+    if let Some(etag) = &body.etag {
+        let _ = writeln!(out, "etag:{}:{etag}", etag.len());
+    }
+    if !body.metadata.is_empty() {
+        let _ = writeln!(out, "metadata:{}", body.metadata.len());
+        for (name, value) in &body.metadata {
+            let _ = writeln!(out, "meta:{}:{name}:{}:{value}", name.len(), value.len());
+        }
     }
     let _ = writeln!(out, "deleted:{}", body.deleted);
     let _ = writeln!(out, "signer:{}", hex::encode(signer.serialize()));

@@ -3,6 +3,8 @@
 //! Parsing is strict (unknown fields refused, every field required) because nothing in
 //! the JSON outside the signed fields may influence a reader.
 
+use std::collections::BTreeMap;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use secp256k1::PublicKey;
@@ -27,6 +29,12 @@ struct ManifestJson {
     /// manifest written before the field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mtime_ns: Option<u64>,
+    /// Optional: only objects written through the S3 front door carry an ETag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    /// Optional: omitted when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<String, String>,
     deleted: bool,
     signer: String,
     signature: String,
@@ -51,6 +59,8 @@ pub(super) fn encode(manifest: &Manifest) -> Vec<u8> {
         content_type: body.content_type.clone(),
         created: body.created,
         mtime_ns: body.mtime_ns,
+        etag: body.etag.clone(),
+        metadata: body.metadata.clone(),
         deleted: body.deleted,
         signer: hex::encode(manifest.signer.serialize()),
         signature: BASE64.encode(manifest.signature),
@@ -101,6 +111,8 @@ pub(super) fn decode(bytes: &[u8], expected_key: &str) -> Result<Manifest, Manif
         content_type: json.content_type,
         created: json.created,
         mtime_ns: json.mtime_ns,
+        etag: json.etag,
+        metadata: json.metadata,
         deleted: json.deleted,
     };
     body.validate()?;

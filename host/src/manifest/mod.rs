@@ -15,6 +15,8 @@ mod chunks;
 mod json;
 
 use mirra_driver_api::Key;
+use std::collections::BTreeMap;
+
 use secp256k1::PublicKey;
 
 use crate::identity::{verify_digest, Identity, SignatureError};
@@ -33,6 +35,10 @@ pub const MANIFEST_SUFFIX: &str = ".json";
 pub const MAX_CHUNK_SIZE: u64 = 1 << 30;
 /// Longest content type accepted (it is echoed in HTTP headers by the gateway).
 pub const MAX_CONTENT_TYPE_LEN: usize = 255;
+/// Longest ETag accepted (`md5-of-md5s-N` is at most 32 + 1 + 5 characters).
+pub const MAX_ETAG_LEN: usize = 64;
+/// Largest total of user metadata names and values, in bytes (S3's own limit).
+pub const MAX_METADATA_BYTES: usize = 2048;
 
 /// Where the manifest of `key` is stored: `.mirra/manifests/<key>.json`.
 pub fn manifest_key(key: &str) -> String {
@@ -145,6 +151,13 @@ pub struct ManifestBody {
     /// from a file: what `mirra sync` compares (with the size) to skip unchanged files.
     /// Optional so manifests written before it existed still parse and verify unchanged.
     pub mtime_ns: Option<u64>,
+    /// The S3 ETag of the object (without quotes) when it was written through an S3
+    /// front door: the MD5 of the bytes, or S3's `md5-of-md5s-N` for a multipart upload.
+    /// Signed so every provider serves the same ETag. Optional, like `mtime_ns`.
+    pub etag: Option<String>,
+    /// User metadata (S3 `x-amz-meta-*`, names lowercase), signed with the object.
+    /// Optional: an empty map is not encoded at all.
+    pub metadata: BTreeMap<String, String>,
     /// A tombstone: the key was deleted at this version (size 0, no chunks).
     pub deleted: bool,
 }
@@ -167,6 +180,8 @@ impl ManifestBody {
             content_type: String::new(),
             created,
             mtime_ns: None,
+            etag: None,
+            metadata: BTreeMap::new(),
             deleted: true,
         }
     }
@@ -242,6 +257,33 @@ impl ManifestBody {
         if self.content_type.chars().any(char::is_control) {
             return Err(invalid("content_type contains control characters".into()));
         }
+        if let Some(etag) = &self.etag {
+            let valid = !etag.is_empty()
+                && etag.len() <= MAX_ETAG_LEN
+                && etag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !valid {
+                return Err(invalid(format!(
+                    "etag must be 1 to {MAX_ETAG_LEN} ASCII letters, digits or '-'"
+                )));
+            }
+        }
+        let metadata_bytes: usize = self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if metadata_bytes > MAX_METADATA_BYTES {
+            return Err(invalid(format!(
+                "metadata is {metadata_bytes} bytes, over the {MAX_METADATA_BYTES}-byte limit"
+            )));
+        }
+        if self.metadata.iter().any(|(k, v)| {
+            k.is_empty()
+                || k.chars().any(|c| c.is_control() || c.is_ascii_uppercase())
+                || v.chars().any(char::is_control)
+        }) {
+            return Err(invalid(
+                "metadata names must be non-empty and lowercase, and no name or value may \
+                 contain control characters"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
@@ -257,6 +299,7 @@ impl ManifestBody {
         chunk_size: u64,
         content_type: &str,
         mtime_ns: Option<u64>,
+        metadata: &BTreeMap<String, String>,
     ) -> Result<(), ManifestError> {
         ManifestBody {
             key: key.to_owned(),
@@ -269,6 +312,8 @@ impl ManifestBody {
             created: 0,
             mtime_ns,
             deleted: false,
+            etag: None,
+            metadata: metadata.clone(),
         }
         .validate()
     }

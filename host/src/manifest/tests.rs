@@ -45,6 +45,8 @@ fn documented_vector() -> Vector {
             content_type: text("content_type"),
             created: number("created"),
             mtime_ns: None,
+            etag: None,
+            metadata: Default::default(),
             deleted: inputs["deleted"].as_bool().unwrap(),
         },
     }
@@ -102,6 +104,8 @@ fn signed(size_text: &[u8], chunk_size: u64) -> (Identity, Manifest) {
         content_type: "application/octet-stream".into(),
         created: 1,
         mtime_ns: None,
+        etag: None,
+        metadata: Default::default(),
         deleted: false,
     };
     let manifest = body.sign(&identity);
@@ -181,6 +185,10 @@ fn every_signed_field_is_covered() {
         |b| b.content_type.push('x'),
         |b| b.created += 1,
         |b| b.mtime_ns = Some(5),
+        |b| b.etag = Some("abc".into()),
+        |b| {
+            b.metadata.insert("a".into(), "b".into());
+        },
     ];
     for mutate in mutations {
         let mut changed = manifest.clone();
@@ -334,7 +342,10 @@ fn manifests_without_mtime_keep_their_encoding() {
 
 #[test]
 fn writes_are_checked_by_the_rules_readers_apply() {
-    assert!(ManifestBody::check_write("k", 1, 1 << 20, "text/plain", Some(1)).is_ok());
+    assert!(
+        ManifestBody::check_write("k", 1, 1 << 20, "text/plain", Some(1), &Default::default())
+            .is_ok()
+    );
     for (key, content_type, why) in [
         ("k", "text/plain\tx", "a tab in the content type"),
         ("k", "text/plain\u{7}", "a bell in the content type"),
@@ -342,17 +353,20 @@ fn writes_are_checked_by_the_rules_readers_apply() {
         ("../x", "", "a dot segment in the key"),
     ] {
         assert!(
-            ManifestBody::check_write(key, 1, 1 << 20, content_type, None).is_err(),
+            ManifestBody::check_write(key, 1, 1 << 20, content_type, None, &Default::default())
+                .is_err(),
             "{why} accepted"
         );
     }
     let long = format!("text/{}", "x".repeat(300));
-    assert!(ManifestBody::check_write("k", 1, 1 << 20, &long, None).is_err());
+    assert!(ManifestBody::check_write("k", 1, 1 << 20, &long, None, &Default::default()).is_err());
     // A key whose storage key would be too long could be signed but never read.
     let near_limit = "k".repeat(mirra_driver_api::MAX_KEY_LEN - 5);
-    assert!(ManifestBody::check_write(&near_limit, 1, 1 << 20, "", None).is_err());
     assert!(
-        ManifestBody::check_write("k", 1, 0, "", None).is_err(),
+        ManifestBody::check_write(&near_limit, 1, 1 << 20, "", None, &Default::default()).is_err()
+    );
+    assert!(
+        ManifestBody::check_write("k", 1, 0, "", None, &Default::default()).is_err(),
         "chunk size 0"
     );
 }
@@ -362,4 +376,77 @@ fn the_last_version_has_no_successor() {
     assert_eq!(ManifestBody::next_version("k", 41).unwrap(), 42);
     let err = ManifestBody::next_version("k", u64::MAX).unwrap_err();
     assert!(err.to_string().contains("no successor"), "{err}");
+}
+
+#[test]
+fn documented_s3_example_is_reproduced_exactly() {
+    let Vector { identity, mut body } = documented_vector();
+    let inputs: toml::Table = toml::from_str(doc_block("s3_inputs")).unwrap();
+    body.etag = Some(inputs["etag"].as_str().unwrap().to_string());
+    for (name, value) in inputs["metadata"].as_table().unwrap() {
+        body.metadata
+            .insert(name.clone(), value.as_str().unwrap().to_string());
+    }
+    let manifest = body.sign(&identity);
+    let canonical = doc_block("s3_canonical");
+    assert_eq!(
+        String::from_utf8(manifest.canonical_bytes()).unwrap(),
+        canonical
+    );
+    assert!(FORMATS_MD.contains(&format!("Canonical bytes ({} bytes;", canonical.len())));
+    assert_eq!(
+        hex::encode(manifest.signing_digest()),
+        doc_block("s3_digest").trim()
+    );
+    let signature = base64::engine::general_purpose::STANDARD.encode(manifest.signature);
+    assert_eq!(signature, doc_block("s3_signature").trim());
+    assert_eq!(
+        String::from_utf8(manifest.to_json()).unwrap(),
+        doc_block("s3_json")
+    );
+    let parsed = Manifest::from_json_verified(
+        doc_block("s3_json").as_bytes(),
+        "docs/fox.txt",
+        &identity.public_key(),
+    )
+    .unwrap();
+    assert_eq!(parsed, manifest);
+    for field in ["etag", "metadata"] {
+        let mut json: serde_json::Value = serde_json::from_str(doc_block("s3_json")).unwrap();
+        json.as_object_mut().unwrap().remove(field);
+        let stripped = serde_json::to_vec(&json).unwrap();
+        let err = Manifest::from_json_verified(&stripped, "docs/fox.txt", &identity.public_key())
+            .unwrap_err();
+        assert!(
+            matches!(err, ManifestError::BadSignature { .. }),
+            "{field}: {err}"
+        );
+    }
+}
+
+#[test]
+fn s3_fields_are_validated() {
+    let (_, manifest) = signed(b"0123456789", 4);
+    let bad: Vec<fn(&mut ManifestBody)> = vec![
+        |b| b.etag = Some(String::new()),
+        |b| b.etag = Some("has\"quote".into()),
+        |b| b.etag = Some("x".repeat(65)),
+        |b| {
+            b.metadata.insert("Upper".into(), "v".into());
+        },
+        |b| {
+            b.metadata.insert("a".into(), "line\nbreak".into());
+        },
+        |b| {
+            b.metadata.insert("big".into(), "v".repeat(3000));
+        },
+    ];
+    for mutate in bad {
+        let mut body = manifest.body.clone();
+        mutate(&mut body);
+        assert!(
+            matches!(body.validate(), Err(ManifestError::Invalid { .. })),
+            "{body:?}"
+        );
+    }
 }

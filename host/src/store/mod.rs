@@ -147,9 +147,17 @@ impl Store {
         key: &Key,
         content_type: &str,
         mtime_ns: Option<u64>,
+        metadata: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), StoreError> {
-        ManifestBody::check_write(key.as_str(), 1, self.chunk_size, content_type, mtime_ns)
-            .map_err(StoreError::InvalidWrite)
+        ManifestBody::check_write(
+            key.as_str(),
+            1,
+            self.chunk_size,
+            content_type,
+            mtime_ns,
+            metadata,
+        )
+        .map_err(StoreError::InvalidWrite)
     }
 
     fn identity(&self) -> Result<&Identity, StoreError> {

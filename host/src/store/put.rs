@@ -1,7 +1,7 @@
 //! Writing one object to every provider at once, from one pass over the input.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
@@ -59,6 +59,12 @@ pub struct PutOptions {
     /// Fail with [`StoreError::Busy`] instead of waiting when another write of the same
     /// key is in flight (front doors answer 409 Conflict).
     pub fail_if_busy: bool,
+    /// The S3 ETag to record in the manifest. A cell rather than a value because a front
+    /// door learns the MD5 of a body only as the store reads it: whatever the cell holds
+    /// once the input has ended is signed (empty: no ETag).
+    pub etag: Arc<OnceLock<String>>,
+    /// User metadata recorded (signed) in the manifest.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// What must hold of a key's newest version for a write to go ahead: HTTP's `If-Match`
@@ -113,7 +119,12 @@ impl Store {
         options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
-        self.check_write(key, &options.content_type, options.mtime_ns)?;
+        self.check_write(
+            key,
+            &options.content_type,
+            options.mtime_ns,
+            &options.metadata,
+        )?;
         // Held until the manifest is on every provider: writers of this key on this
         // machine take turns, so each gets its own, higher version.
         let _lock = self.write_lock(key, options.fail_if_busy).await?;
@@ -150,6 +161,8 @@ impl Store {
             content_type: options.content_type.clone(),
             created: unix_now(),
             mtime_ns: options.mtime_ns,
+            etag: options.etag.get().cloned(),
+            metadata: options.metadata.clone(),
             deleted: false,
         };
         let manifest = body.sign(identity);

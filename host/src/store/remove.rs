@@ -42,7 +42,7 @@ impl Store {
         fail_if_busy: bool,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
-        self.check_write(key, "", None)?;
+        self.check_write(key, "", None, &Default::default())?;
         // Same turn-taking as a put: see `Store::put_with`.
         let _lock = self.write_lock(key, fail_if_busy).await?;
         let version = self.next_version_if(key, condition).await?;

@@ -61,7 +61,8 @@ impl Store {
         order.sort_by_key(holds_newest);
         let on_providers = newest.map(|m| m.body.version);
         let known = on_providers.max(self.versions_seen(key)?).unwrap_or(0);
-        let next = ManifestBody::next_version(key.as_str(), known).map_err(StoreError::InvalidWrite)?;
+        let next =
+            ManifestBody::next_version(key.as_str(), known).map_err(StoreError::InvalidWrite)?;
         Ok((next, order))
     }
 

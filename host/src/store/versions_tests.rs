@@ -174,6 +174,8 @@ fn body(key: &str, version: u64, data: &[u8]) -> ManifestBody {
         created: 0,
         mtime_ns: None,
         deleted: false,
+        etag: None,
+        metadata: Default::default(),
     }
 }
 

@@ -241,6 +241,8 @@ mod tests {
             content_type: String::new(),
             created: 1,
             mtime_ns,
+            etag: None,
+            metadata: Default::default(),
             deleted: false,
         };
         if deleted {
