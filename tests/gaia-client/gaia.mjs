@@ -8,6 +8,8 @@
 //   node gaia.mjs revoke HUB KEY          revoke-all locks out old tokens; a fresh iat works
 //   node gaia.mjs revoked HUB KEY         a token without iat is refused (after `revoke`)
 //   node gaia.mjs cors HUB KEY PREFIX     hub_info, CORS preflight and headers, stat listing
+//   node gaia.mjs address HUB KEY         the bucket address the client connects to
+//   node gaia.mjs busy HUB KEY            409 for busy/held.txt (its write held by the test)
 import { connectToGaiaHub, uploadToGaiaHub, getFullReadUrl, Storage } from '@stacks/storage';
 import { AppConfig, UserSession } from '@stacks/auth';
 import { getPublicKeyFromPrivate } from '@stacks/encryption';
@@ -272,9 +274,24 @@ async function cors(readPrefix) {
   ok('cors');
 }
 
+/** The test holds the write of `busy/held.txt` in flight: the hub answers 409. */
+async function busy() {
+  const hub = await connectToGaiaHub(hubUrl, key);
+  await expectError('refuse-busy-store', 'ConflictError', () =>
+    uploadToGaiaHub('busy/held.txt', 'second writer', hub, 'text/plain', false));
+  const deleted = await fetch(`${hubUrl}/delete/${hub.address}/busy/held.txt`, {
+    method: 'DELETE', headers: { Authorization: `bearer ${hub.token}` } });
+  check('refuse-busy-delete', deleted.status === 409, `status=${deleted.status}`);
+  check('nothing-written busy', (await readRaw(hub, 'busy/held.txt')).text === 'first writer');
+  await uploadToGaiaHub('busy/other.txt', 'free', hub, 'text/plain', false);
+  check('other-paths-free', (await readRaw(hub, 'busy/other.txt')).text === 'free');
+  ok('busy');
+}
+
 const commands = {
   basic: () => basic(arg), read: () => readBack(arg), refusals: () => refusals(arg), revoke, revoked,
-  cors: () => cors(arg),
+  cors: () => cors(arg), busy,
+  address: async () => ok('connect', `address=${(await connectToGaiaHub(hubUrl, key)).address}`),
 };
 if (!commands[command] || !hubUrl || !key) {
   console.error('usage: node gaia.mjs basic|read|refusals|revoke HUB_URL APP_KEY_HEX [TAG|OTHER_KEY]');

@@ -16,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use dav_server::DavServer;
+use mirra::identity::Identity;
+use mirra::write_lock::WriteLocks;
 use mirra_tests::cli::{MirraEnv, ProviderSpec};
 use s3_server::S3Server;
 
@@ -314,6 +316,45 @@ fn refusals_write_nothing() {
         );
     }
     assert!(listing.contains("refusals/kept.txt"), "{listing}");
+}
+
+#[test]
+fn a_path_being_written_answers_409_to_the_real_client() {
+    require_node();
+    let env = MirraEnv::initialized();
+    let s3 = S3Server::start();
+    let dav = DavServer::start();
+    config(&env, &s3, &dav);
+    let hub = Hub::start(&env);
+    let app = app_key("busy-app");
+    let address = address_in(&hub.node(&["address", &app]));
+    let key = format!("{address}/busy/held.txt");
+    let held_file = env.home().join("held.txt");
+    std::fs::write(&held_file, "first writer").unwrap();
+    env.run(&["put", held_file.to_str().unwrap(), &key]).ok();
+
+    // Another write of the file in flight on this machine: hold its lock as that writer.
+    let owner = Identity::load(&env.home().join("data/mirra/key")).unwrap();
+    let locks = WriteLocks::new(&env.home().join("state/mirra"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let held = runtime
+        .block_on(locks.lock(&owner.public_key(), &key, true))
+        .unwrap();
+    let lines = hub.node(&["busy", &app]);
+    assert_steps(
+        &lines,
+        &[
+            "refuse-busy-store",
+            "refuse-busy-delete",
+            "nothing-written busy",
+            "other-paths-free",
+            "busy",
+        ],
+    );
+    drop(held);
+    let back = env.home().join("back.txt");
+    env.run(&["get", &key, "-o", back.to_str().unwrap()]).ok();
+    assert_eq!(std::fs::read_to_string(back).unwrap(), "first writer");
 }
 
 #[test]

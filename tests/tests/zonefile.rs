@@ -153,9 +153,19 @@ fn lookup_reads_verified_bytes_with_no_config_and_fails_over() {
     // To stdout, and with the zone file on stdin.
     let run = lookup(&reader, &zone, &[]).ok();
     assert_eq!(run.stdout, data);
+    // A zone file on stdin is someone else's pointer: its file:// targets are refused
+    // unless the reader says so.
     let zone_text = std::fs::read(&zone).unwrap();
+    let refused = reader.run_with_stdin(&["lookup", "-", KEY], &zone_text);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stdout.is_empty());
+    assert!(
+        refused.stderr.contains("file:// targets open local files"),
+        "{}",
+        refused.stderr
+    );
     let run = reader
-        .run_with_stdin(&["lookup", "-", KEY], &zone_text)
+        .run_with_stdin(&["lookup", "--allow-local-targets", "-", KEY], &zone_text)
         .ok();
     assert_eq!(run.stdout, data);
 

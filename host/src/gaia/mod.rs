@@ -3,7 +3,7 @@
 //! signed manifests, and reads them back verified from whichever provider answers.
 //!
 //! A front door only: it checks Gaia tokens, scopes and paths, then translates each
-//! request into one store call (`put_with` with a [`WriteCondition`], `remove_if`,
+//! request into one store call (`put_with` with a [`WriteCondition`], `remove_with`,
 //! `list`, `head`/`get_range`). Chunking, verification, versions and preconditions are
 //! the store's. A file `path` of bucket `address` is the key `<address>/<path>`, so the
 //! read gateway's `GET /{address}/{path}` is its read URL.

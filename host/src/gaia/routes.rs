@@ -217,7 +217,7 @@ async fn remove(State(gateway): State<Shared>, request: Request) -> Reply {
     // Gaia's delete is unconditional: a write racing it may be deleted, as on Gaia.
     gateway
         .store()
-        .remove_if(&key, &WriteCondition::Always)
+        .remove_with(&key, &WriteCondition::Always, true)
         .await
         .map_err(GaiaError::from_store)?;
     Ok(StatusCode::ACCEPTED.into_response())
