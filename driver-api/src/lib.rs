@@ -41,7 +41,9 @@
 //! methods are appended with default behaviour, new [`ErrorKind`]s reach old hosts as
 //! `Other`, and new [`Capabilities`] bits are ignored by hosts that do not know them.
 //! A driver built against 1.x loads in any host of the same major version whose minor
-//! version is not older than the driver's.
+//! version is not older than the driver's. (abi_stable refuses a root module with fewer
+//! fields than the host's layout, so the host checks a library against each released
+//! root-module layout in turn; a test loads a driver built against the packaged 1.0.0.)
 #![deny(missing_docs)]
 
 mod context;
