@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mirra_driver_api::{
@@ -399,7 +399,7 @@ impl Replica {
             .await?;
         Ok(ReplicaWriter {
             replica: self.clone(),
-            inner: Inner::Streamed(Some(writer)),
+            inner: Inner::Streamed(Arc::new(Mutex::new(Some(writer)))),
         })
     }
 }
@@ -433,8 +433,10 @@ pub struct ReplicaWriter {
 }
 
 enum Inner {
-    /// The driver's own streamed writer; `None` once a call on it failed.
-    Streamed(Option<Box<dyn ObjectWriter>>),
+    /// The driver's own streamed writer, shared with the blocking call writing to it so
+    /// the call can return the write's own result (which health records) and still
+    /// leave the writer for `abort`; `None` once `commit` or `abort` took it.
+    Streamed(Arc<Mutex<Option<Box<dyn ObjectWriter>>>>),
     /// A `WRITE`-only driver: the bytes so far, stored with `put` at commit.
     Buffered { key: Key, data: Vec<u8> },
 }
@@ -462,30 +464,24 @@ impl ReplicaWriter {
                 return Ok(());
             }
         };
-        let mut writer = slot
-            .take()
-            .ok_or_else(|| DriverError::other("writer already failed"))?;
+        let slot = slot.clone();
         let timeout = self.replica.settings.timeout;
-        let (writer, result) = self
-            .replica
+        self.replica
             .call_once("write", timeout, move |_| {
-                let result = writer.write(&data);
-                Ok((writer, result))
+                let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                let writer = held
+                    .as_mut()
+                    .ok_or_else(|| DriverError::other("writer already failed"))?;
+                writer.write(&data)
             })
-            .await?;
-        if let Inner::Streamed(slot) = &mut self.inner {
-            *slot = Some(writer);
-        }
-        result
+            .await
     }
 
     /// Makes the object visible.
     pub async fn commit(self) -> DriverResult<()> {
         let writer = match self.inner {
             Inner::Buffered { key, data } => return self.replica.put(&key, Arc::new(data)).await,
-            Inner::Streamed(writer) => {
-                writer.ok_or_else(|| DriverError::other("writer already failed"))?
-            }
+            Inner::Streamed(slot) => take(&slot)?,
         };
         self.replica
             .call_once("commit", self.replica.settings.timeout, move |_| {
@@ -497,16 +493,28 @@ impl ReplicaWriter {
     /// Discards what was written.
     pub async fn abort(self) -> DriverResult<()> {
         match self.inner {
-            Inner::Buffered { .. } | Inner::Streamed(None) => Ok(()),
-            Inner::Streamed(Some(writer)) => {
+            Inner::Buffered { .. } => Ok(()),
+            Inner::Streamed(slot) => {
                 self.replica
                     .call_once("abort", self.replica.settings.timeout, move |_| {
-                        writer.abort()
+                        match take(&slot) {
+                            Ok(writer) => writer.abort(),
+                            // Lost to a deadline: nothing left to abort.
+                            Err(_) => Ok(()),
+                        }
                     })
                     .await
             }
         }
     }
+}
+
+/// The streamed writer out of its cell, for a call that consumes it.
+fn take(slot: &Mutex<Option<Box<dyn ObjectWriter>>>) -> DriverResult<Box<dyn ObjectWriter>> {
+    slot.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+        .ok_or_else(|| DriverError::other("writer already failed"))
 }
 
 /// One driver call's entry in its provider's health, written once: by the blocking task
@@ -626,6 +634,78 @@ mod tests {
             capabilities: Capabilities::READ | Capabilities::LIST,
         };
         (Replica::new(settings, info, driver.clone()), driver)
+    }
+
+    /// Streams writes into a writer whose every `write` fails as an unreachable
+    /// provider's would.
+    struct FailingWrites;
+
+    struct FailingWriter;
+
+    impl ObjectWriter for FailingWriter {
+        fn write(&mut self, _: &[u8]) -> DriverResult<()> {
+            Err(DriverError::unavailable("connection reset mid-upload"))
+        }
+        fn commit(self: Box<Self>) -> DriverResult<()> {
+            Ok(())
+        }
+        fn abort(self: Box<Self>) -> DriverResult<()> {
+            Ok(())
+        }
+    }
+
+    impl StorageDriver for FailingWrites {
+        fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
+            Err(DriverError::not_found(key))
+        }
+        fn read(&self, key: &Key, _: u64, _: &mut [u8]) -> DriverResult<usize> {
+            Err(DriverError::not_found(key))
+        }
+        fn begin_write(&self, _: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+            Ok(Box::new(FailingWriter))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_failing_mid_stream_counts_against_the_provider() {
+        let settings = ReplicaSettings {
+            name: "flaky".into(),
+            priority: 0,
+            weight: 1,
+            required: false,
+            timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(5),
+            retries: 0,
+            breaker: BreakerPolicy {
+                failures: 1,
+                cooldown: Duration::from_secs(60),
+            },
+            concurrency: 1,
+        };
+        let info = DriverInfo {
+            name: "failing-writes".into(),
+            version: "0".into(),
+            url_schemes: Vec::new(),
+            capabilities: Capabilities::READ | Capabilities::WRITE | Capabilities::STREAMING_WRITE,
+        };
+        let replica = Replica::new(settings, info, Arc::new(FailingWrites));
+        let key = Key::parse("k").unwrap();
+        let mut writer = replica.begin_write(&key).await.unwrap();
+        let err = writer.write(Arc::new(vec![1, 2, 3])).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+        let health = replica.health_record().snapshot();
+        assert_eq!(health.consecutive_failures, 1, "{health:?}");
+        assert!(
+            health
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("mid-upload")),
+            "{health:?}"
+        );
+        assert!(
+            replica.health_record().is_open(),
+            "one failed write opens a breaker set to open after one failure"
+        );
     }
 
     #[tokio::test]
