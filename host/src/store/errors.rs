@@ -44,8 +44,10 @@ impl Failures {
 
 impl fmt::Display for Failures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Empty when no provider was asked at all (none to ask); every provider that was
+        // asked and failed is named.
         if self.0.is_empty() {
-            return f.write_str("no provider configured");
+            return f.write_str("no provider was asked");
         }
         let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
         f.write_str(&parts.join("; "))
@@ -73,6 +75,23 @@ pub enum StoreError {
         key: String,
         /// What each provider did wrong.
         failures: Failures,
+    },
+    /// No provider could list the keys under a prefix.
+    #[error("{prefix:?}: no provider could be listed: {failures}")]
+    Unlisted {
+        /// The prefix listed.
+        prefix: String,
+        /// What each provider did instead.
+        failures: Failures,
+    },
+    /// The signed manifest's chunks end before its size does: no valid manifest does
+    /// that, and no read goes past its chunks.
+    #[error("{key}: the signed manifest has no chunk for byte {offset}")]
+    ManifestGap {
+        /// The key read.
+        key: String,
+        /// The first byte no chunk covers.
+        offset: u64,
     },
     /// The newest valid manifest is a tombstone.
     #[error("{key}: deleted (version {version})")]
@@ -128,4 +147,19 @@ pub enum StoreError {
     /// Local state (versions seen, repair journal) could not be read or written.
     #[error("local state: {0}")]
     State(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_name_each_provider_or_say_that_none_was_asked() {
+        let mut failures = Failures::default();
+        assert_eq!(failures.to_string(), "no provider was asked");
+        failures.add("a", "chunk 0 corrupt");
+        failures.add("b", "not found");
+        failures.add("a", "a later, less telling reason");
+        assert_eq!(failures.to_string(), "a: chunk 0 corrupt; b: not found");
+    }
 }

@@ -9,6 +9,7 @@ use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 use mirra_driver_api::{ErrorKind, Key};
 
+use super::hedge;
 use super::{Failures, Store, StoreError};
 use crate::manifest::{manifest_key, Manifest, MAX_MANIFEST_BYTES};
 use crate::replica::Replica;
@@ -34,6 +35,23 @@ impl std::fmt::Display for ManifestProblem {
             Self::Missing => f.write_str("not found"),
             Self::Unreachable(reason) => f.write_str(reason),
             Self::Invalid(reason) => write!(f, "invalid manifest: {reason}"),
+        }
+    }
+}
+
+/// Why a raced manifest did not end the race.
+enum Unusable {
+    Problem(ManifestProblem),
+    /// Older than the version seen here.
+    Stale(Box<Manifest>),
+}
+
+impl Unusable {
+    /// What the provider answered, for the caller's verdict.
+    fn into_fetched(self) -> Result<Manifest, ManifestProblem> {
+        match self {
+            Self::Problem(problem) => Err(problem),
+            Self::Stale(manifest) => Ok(*manifest),
         }
     }
 }
@@ -164,35 +182,30 @@ impl Store {
             }
         } else {
             // Ask providers in read order; a slow one is hedged with the next, and the
-            // first usable manifest to arrive wins.
-            let order = self.read_order();
-            let mut in_flight = FuturesUnordered::new();
-            let mut launched = 0;
-            let launch = |launched: &mut usize, in_flight: &mut FuturesUnordered<_>| {
-                let index = order[*launched];
-                *launched += 1;
-                let fetch = self.fetch_manifest(&self.replicas[index], key);
-                in_flight.push(async move { (index, fetch.await) });
-            };
-            if !order.is_empty() {
-                launch(&mut launched, &mut in_flight);
-            }
-            while !in_flight.is_empty() {
-                let last = &self.replicas[order[launched - 1]];
-                let hedge = tokio::time::sleep(self.hedge_delay(last));
-                tokio::select! {
-                    Some((index, fetched)) = in_flight.next() => {
-                        let usable = fetched.as_ref().is_ok_and(|m| seen.is_none_or(|s| m.body.version >= s));
-                        consider(index, fetched);
-                        if usable {
-                            break;
-                        }
-                        if in_flight.is_empty() && launched < order.len() {
-                            launch(&mut launched, &mut in_flight);
+            // first usable manifest to arrive wins. A manifest older than the version
+            // seen here is not usable: the next provider is asked.
+            let raced = hedge::race(
+                &self.read_order(),
+                |index| Some(self.hedge_delay(&self.replicas[index])),
+                |index| {
+                    let fetch = self.fetch_manifest(&self.replicas[index], key);
+                    async move {
+                        match fetch.await {
+                            Ok(m) if seen.is_some_and(|s| m.body.version < s) => {
+                                Err(Unusable::Stale(Box::new(m)))
+                            }
+                            Ok(m) => Ok(m),
+                            Err(problem) => Err(Unusable::Problem(problem)),
                         }
                     }
-                    () = hedge, if launched < order.len() => launch(&mut launched, &mut in_flight),
-                }
+                },
+            )
+            .await;
+            for failed in raced.failed {
+                consider(failed.replica, failed.error.into_fetched());
+            }
+            if let Some(won) = raced.won {
+                consider(won.replica, Ok(won.value));
             }
         }
         let Some((manifest, index)) = best else {

@@ -4,8 +4,10 @@
 //! bytes; above it, the CLI and gateway see verified objects or a clear error saying
 //! what each provider did wrong.
 
+mod chunks;
 mod errors;
 mod get;
+mod hedge;
 mod listing;
 mod manifests;
 mod put;

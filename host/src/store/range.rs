@@ -1,17 +1,12 @@
-//! Reading part of an object, for servers: only the chunks that cover the range are
-//! fetched, each through the same hedged, failing-over, verifying fetch as a whole read,
-//! and only the requested bytes of each verified chunk are released.
+//! Reading part of an object, for servers: the one chunk loop of [`super::chunks`] over
+//! the chunks that cover the range, releasing only the requested bytes of each.
 
 use mirra_driver_api::Key;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
-use super::get::FetchedChunk;
-use super::{Failures, ProviderFailure, Store, StoreError};
+use super::chunks::{ChunkRead, Hedging};
+use super::{ProviderFailure, Store, StoreError};
 use crate::manifest::Manifest;
-
-/// Chunks up to this size are hedged in ranged reads (a second read of a small chunk is
-/// cheap); larger ones are read from one provider at a time.
-const HEDGED_CHUNK_MAX: u64 = 1 << 20;
 
 /// What a server needs before it sends any byte of an object: the verified manifest of
 /// the version it will serve, and the facts its headers carry.
@@ -69,58 +64,6 @@ pub struct RangeReport {
 }
 
 impl Store {
-    /// The most memory [`Store::get_range`] holds for chunks of `manifest` at once: one
-    /// chunk, or one per provider when small chunks are hedged. What a server reserves
-    /// from its memory budget before a read.
-    pub fn range_memory(&self, manifest: &Manifest) -> u64 {
-        let chunk = manifest.body.chunk_size.min(manifest.body.size);
-        if chunk <= HEDGED_CHUNK_MAX {
-            chunk * self.replicas.len().max(1) as u64
-        } else {
-            chunk
-        }
-    }
-
-    /// One verified chunk for a ranged read. Small chunks go through the hedged fetch of
-    /// a whole read; a large chunk is asked of one provider at a time, so a read of one
-    /// byte costs one chunk read, not one per provider a hedge woke up (a hedged call
-    /// that lost still runs to completion holding its buffer).
-    #[allow(clippy::too_many_arguments)]
-    async fn fetch_range_chunk(
-        &self,
-        key: &Key,
-        manifest: &Manifest,
-        index: usize,
-        order: &[usize],
-        start: usize,
-        buf: Vec<u8>,
-        failed: &mut Failures,
-    ) -> Option<FetchedChunk> {
-        let (_, len) = manifest.chunk_range(index)?;
-        if len <= HEDGED_CHUNK_MAX {
-            return self
-                .fetch_chunk(key, manifest, index, order, start, buf, failed)
-                .await;
-        }
-        let mut buf = Some(buf);
-        for step in 0..order.len() {
-            let slot = (start + step) % order.len();
-            let one = [order[slot]];
-            let buf = buf.take().unwrap_or_default();
-            if let Some(chunk) = self
-                .fetch_chunk(key, manifest, index, &one, 0, buf, failed)
-                .await
-            {
-                return Some(FetchedChunk {
-                    slot,
-                    hedged: false,
-                    ..chunk
-                });
-            }
-        }
-        None
-    }
-
     /// The manifest a read of `key` should follow (first valid one in read order, never
     /// older than a version seen here), as [`Store::get`] resolves it.
     ///
@@ -153,71 +96,27 @@ impl Store {
         end_exclusive: u64,
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<RangeReport, StoreError> {
-        let size = manifest.body.size;
-        let end = end_exclusive.min(size);
-        let start = start.min(end);
-        let mut report = RangeReport::default();
-        if start == end {
-            out.flush().await.map_err(StoreError::Output)?;
-            return Ok(report);
-        }
-        let (Some(first), Some(last)) = (
-            manifest.body.chunk_index_at(start),
-            manifest.body.chunk_index_at(end - 1),
-        ) else {
-            // Unreachable for a validated manifest (start < end <= size), but a manifest
-            // whose chunks do not cover its size must not be read past.
-            return Err(StoreError::NoValidCopy {
-                key: key.to_string(),
-                failures: Failures::default(),
-            });
+        let read = ChunkRead {
+            key,
+            manifest,
+            start,
+            end: end_exclusive,
+            order: self.read_order(),
+            hedging: Hedging::SmallChunks,
         };
-        let order = self.read_order();
-        let mut current = 0;
-        let mut spare = Vec::new();
-        for index in first..=last {
-            // A fresh record per chunk: within one chunk each provider is asked at most
-            // once, so every entry is one failed attempt.
-            let mut failed = Failures::default();
-            let fetched = self
-                .fetch_range_chunk(
-                    key,
-                    manifest,
-                    index,
-                    &order,
-                    current,
-                    std::mem::take(&mut spare),
-                    &mut failed,
-                )
-                .await;
-            let Some(chunk) = fetched else {
-                return Err(StoreError::NoValidCopy {
-                    key: key.to_string(),
-                    failures: failed,
-                });
-            };
-            report.chunks += 1;
-            // A chunk that came from a later provider after a failure is a failover, even
-            // if a hedge was also in flight; only a hedge that beat a healthy provider
-            // counts as one.
-            let failed_over = !failed.0.is_empty();
-            report.hedged += u32::from(chunk.hedged && !failed_over);
-            report.failovers += u32::from(failed_over);
-            report.provider_errors.extend(failed.0);
-            current = chunk.slot;
-            let (offset, len) = manifest
-                .chunk_range(index)
-                .expect("fetch_chunk returned a chunk inside the object");
-            let from = (start.max(offset) - offset) as usize;
-            let to = (end.min(offset + len) - offset) as usize;
-            out.write_all(&chunk.data[from..to])
-                .await
-                .map_err(StoreError::Output)?;
-            report.bytes += (to - from) as u64;
-            spare = chunk.data;
-        }
-        out.flush().await.map_err(StoreError::Output)?;
-        Ok(report)
+        // A failing chunk's error names only that chunk's failures: a server counts the
+        // earlier ones from the reports it already had.
+        let read = self
+            .read_chunks(read, out)
+            .await
+            .map_err(|failed| failed.into_store_error(key))?;
+        Ok(RangeReport {
+            bytes: read.bytes,
+            chunks: read.chunks,
+            hedged: read.hedged,
+            failovers: read.failovers,
+            provider_errors: read.failures,
+        })
     }
 }
 
@@ -439,21 +338,55 @@ mod tests {
     async fn corrupt_chunks_fail_over_and_are_counted_per_chunk() {
         let f = fixture();
         let key = Key::parse("obj").unwrap();
-        let data = [5u8; 40];
+        let data: Vec<u8> = (0..95u8).collect();
         f.store.put(&key, &data[..], "").await.unwrap();
         let head = f.store.head(&key).await.unwrap();
         f.reads.lock().unwrap().clear();
-        let (out, report) = read(&f.store, &key, &head, 15, 35).await.unwrap();
-        assert_eq!(out, &data[15..35]);
-        // Chunk 1 was read from `bad` first and failed over; chunks 2 and 3 stayed with
-        // the provider that answered, as a whole read does.
-        assert_eq!(*f.reads.lock().unwrap(), vec![10]);
-        assert_eq!(report.failovers, 1, "{report:?}");
-        assert_eq!(report.provider_errors.len(), 1);
+        let (out, report) = read(&f.store, &key, &head, 5, 95).await.unwrap();
+        assert_eq!(out, &data[5..95]);
+        // Ranges read ahead as whole reads do: the first four chunks were asked of `bad`
+        // before its first corrupt answer was known, and failed over; every chunk after
+        // them stayed with the provider that answered.
+        let mut bad_reads = f.reads.lock().unwrap().clone();
+        bad_reads.sort_unstable();
+        assert_eq!(bad_reads, vec![0, 10, 20, 30]);
+        assert_eq!(
+            (report.chunks, report.failovers, report.hedged),
+            (10, 4, 0),
+            "{report:?}"
+        );
+        assert_eq!(report.provider_errors.len(), 4);
         assert!(report
             .provider_errors
             .iter()
             .all(|e| e.provider == "bad" && e.reason.contains("corrupt")));
+    }
+
+    #[tokio::test]
+    async fn a_manifest_whose_chunks_end_early_is_named_as_such() {
+        let f = fixture();
+        let key = Key::parse("obj").unwrap();
+        f.store.put(&key, &[7u8; 30][..], "").await.unwrap();
+        let head = f.store.head(&key).await.unwrap();
+        // Signed by the owner, yet missing its last chunk: no reader signs such a
+        // manifest, but a read must say what is wrong rather than blame providers.
+        let mut body = head.manifest.body.clone();
+        body.chunks.pop();
+        let identity = Identity::generate();
+        let manifest = body.sign(&identity);
+        let err = f
+            .store
+            .get_range(&key, &manifest, 0, 30, &mut Vec::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::ManifestGap { offset: 20, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "obj: the signed manifest has no chunk for byte 20"
+        );
     }
 
     #[tokio::test]
