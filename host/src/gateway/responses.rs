@@ -60,6 +60,7 @@ pub(crate) fn store_error(err: StoreError) -> Response {
             ..
         } => format!("{key}: write quorum not met: {committed} of {needed} providers committed"),
         StoreError::RequiredFailed { key, .. } => format!("{key}: a required provider failed"),
+        StoreError::Unlisted { prefix, .. } => format!("{prefix:?}: no provider could be listed"),
         _ => "internal error; the server's log has the detail".to_owned(),
     };
     let (status, key, failures) = match err {
@@ -78,6 +79,9 @@ pub(crate) fn store_error(err: StoreError) -> Response {
         StoreError::QuorumNotMet { key, failures, .. }
         | StoreError::RequiredFailed { key, failures } => {
             (StatusCode::BAD_GATEWAY, Some(key), failures.0)
+        }
+        StoreError::Unlisted { prefix, failures } => {
+            (StatusCode::BAD_GATEWAY, Some(prefix), failures.0)
         }
         StoreError::ReadOnly => (StatusCode::FORBIDDEN, None, Vec::new()),
         StoreError::PreconditionFailed { key, .. } => {

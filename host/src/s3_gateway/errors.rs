@@ -16,6 +16,7 @@ pub(crate) fn from_store(err: StoreError) -> S3Error {
             s3_error!(NoSuchKey)
         }
         StoreError::NoValidCopy { .. }
+        | StoreError::Unlisted { .. }
         | StoreError::QuorumNotMet { .. }
         | StoreError::RequiredFailed { .. } => {
             tracing::warn!("{err}");

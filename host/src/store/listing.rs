@@ -65,7 +65,7 @@ impl Store {
     /// version. Deleted keys are left out.
     ///
     /// # Errors
-    /// `NoValidCopy` when no provider could be listed at all.
+    /// `Unlisted` when no provider could be listed at all.
     pub async fn list(&self, prefix: &str) -> Result<Vec<KeySummary>, StoreError> {
         let keys = self.manifest_keys(prefix).await?;
         let summaries = stream::iter(keys)
@@ -98,7 +98,7 @@ impl Store {
     /// Every key with a manifest (live or tombstone) under `prefix` on any provider.
     ///
     /// # Errors
-    /// `NoValidCopy` when no provider could be listed at all.
+    /// `Unlisted` when no provider could be listed at all.
     pub(crate) async fn manifest_keys(&self, prefix: &str) -> Result<BTreeSet<Key>, StoreError> {
         let listing_prefix = format!("{MANIFEST_PREFIX}{prefix}");
         let listable: Vec<_> = self
@@ -109,7 +109,7 @@ impl Store {
         let pages = join_all(listable.iter().map(|r| r.list_all(&listing_prefix))).await;
         let mut keys = BTreeSet::new();
         let mut failures = super::Failures::default();
-        // Named, so "nothing could be listed" never reads as "no provider configured".
+        // Named, so "nothing could be listed" says why for each provider.
         for replica in self.replicas.iter().filter(|r| !r.can(Capabilities::LIST)) {
             failures.add(replica.name(), "its driver does not declare list");
         }
@@ -129,8 +129,8 @@ impl Store {
             }
         }
         if answered == 0 {
-            return Err(StoreError::NoValidCopy {
-                key: prefix.to_owned(),
+            return Err(StoreError::Unlisted {
+                prefix: prefix.to_owned(),
                 failures,
             });
         }
@@ -196,5 +196,48 @@ impl Store {
             });
         let rows = join_all(rows).await;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+    use std::sync::Arc;
+
+    use mirra_driver_api::Capabilities;
+
+    use crate::config::WriteQuorum;
+    use crate::identity::Identity;
+    use crate::replica::capability_tests::named_replica;
+    use crate::state::{RepairJournal, VersionsSeen};
+    use crate::store::{Store, StoreError, StoreParts};
+
+    #[tokio::test]
+    async fn a_listing_no_provider_can_answer_says_so_and_why() {
+        let state = tempfile::tempdir().unwrap();
+        let identity = Arc::new(Identity::generate());
+        let (unlistable, _) = named_replica("http-mirror", Capabilities::READ);
+        let store = Store::new(StoreParts {
+            replicas: vec![unlistable],
+            signer: identity.public_key(),
+            identity: Some(identity),
+            versions: VersionsSeen::open(state.path()).unwrap(),
+            journal: RepairJournal::open(state.path()).unwrap(),
+            quorum: WriteQuorum::Count(NonZeroUsize::new(1).unwrap()),
+            chunk_size: 1 << 20,
+            hedge_after: None,
+        });
+        for err in [
+            store.list("photos/").await.unwrap_err(),
+            store.verify("photos/", true).await.unwrap_err(),
+            // Repair used to swallow this and report nothing to do.
+            store.repair("photos/").await.unwrap_err(),
+        ] {
+            assert!(matches!(err, StoreError::Unlisted { .. }), "{err:?}");
+            assert_eq!(
+                err.to_string(),
+                "\"photos/\": no provider could be listed: http-mirror: its driver does not declare list"
+            );
+        }
     }
 }

@@ -44,10 +44,11 @@ impl Store {
     /// again right after changes nothing.
     ///
     /// # Errors
-    /// Only when no provider can be listed or local state fails; per-copy failures are
-    /// in the report.
+    /// `Unlisted` when no provider can be listed (nothing is repaired then, not even the
+    /// journal's entries: a repair that saw no provider cannot say what is deficient),
+    /// or when local state fails; per-copy failures are in the report.
     pub async fn repair(&self, prefix: &str) -> Result<RepairReport, StoreError> {
-        let mut keys: BTreeSet<Key> = self.manifest_keys(prefix).await.unwrap_or_default();
+        let mut keys: BTreeSet<Key> = self.manifest_keys(prefix).await?;
         let journal = self
             .journal
             .list()
@@ -148,6 +149,10 @@ impl Store {
         targets: &[usize],
         sources: Vec<usize>,
     ) -> Vec<Option<String>> {
+        if sources.is_empty() {
+            let reason = "no provider holds a copy that verifies, so there is none to copy from";
+            return vec![Some(reason.to_owned()); targets.len()];
+        }
         // The verified read writes into one end of a pipe; the fan-out reads the other.
         let (mut pipe_in, pipe_out) = tokio::io::duplex(1 << 20);
         let read = async {
@@ -200,5 +205,56 @@ impl Store {
         let deleted = join_all(deletes).await;
         self.write_manifest_on(key, tombstone, targets, deleted)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::num::NonZeroUsize;
+    use std::sync::Arc;
+
+    use mirra_driver_api::{Capabilities, Key};
+
+    use crate::config::WriteQuorum;
+    use crate::identity::Identity;
+    use crate::replica::capability_tests::named_replica;
+    use crate::state::{RepairJournal, VersionsSeen};
+    use crate::store::{CopyState, Store, StoreParts};
+
+    #[tokio::test]
+    async fn copies_that_all_fail_to_verify_are_reported_as_having_no_source() {
+        let state = tempfile::tempdir().unwrap();
+        let identity = Arc::new(Identity::generate());
+        let caps = Capabilities::READ | Capabilities::WRITE | Capabilities::LIST;
+        let (a, a_driver) = named_replica("a", caps);
+        let (b, b_driver) = named_replica("b", caps);
+        let store = Store::new(StoreParts {
+            replicas: vec![a, b],
+            signer: identity.public_key(),
+            identity: Some(identity),
+            versions: VersionsSeen::open(state.path()).unwrap(),
+            journal: RepairJournal::open(state.path()).unwrap(),
+            quorum: WriteQuorum::Count(NonZeroUsize::new(2).unwrap()),
+            chunk_size: 1 << 20,
+            hedge_after: None,
+        });
+        let key = Key::parse("doc.txt").unwrap();
+        store.put(&key, &b"hello"[..], "").await.unwrap();
+        for driver in [&a_driver, &b_driver] {
+            driver
+                .objects
+                .lock()
+                .unwrap()
+                .insert("doc.txt".into(), b"jello".to_vec());
+        }
+        let actions = store.repair_key_locked(&key).await.unwrap();
+        assert_eq!(actions.len(), 2, "{actions:?}");
+        for action in actions {
+            assert!(matches!(action.was, CopyState::Corrupt(_)), "{action:?}");
+            assert_eq!(
+                action.error.as_deref(),
+                Some("no provider holds a copy that verifies, so there is none to copy from")
+            );
+        }
     }
 }
