@@ -9,6 +9,7 @@ use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 use mirra_driver_api::{ErrorKind, Key};
 
+use super::attempt::{Attempt, WriteProblem};
 use super::hedge;
 use super::{Failures, Store, StoreError};
 use crate::manifest::{manifest_key, Manifest, MAX_MANIFEST_BYTES};
@@ -236,30 +237,24 @@ impl Store {
             .map_err(|e| StoreError::State(e.to_string()))
     }
 
-    /// Puts `manifest` on the providers at `targets` whose earlier step succeeded, in
-    /// parallel; per target, why it failed.
+    /// Puts `manifest`, in parallel, on each provider whose `earlier` step succeeded.
     pub(crate) async fn write_manifest_on(
         &self,
         key: &Key,
         manifest: &Manifest,
-        targets: &[usize],
-        earlier: Vec<Result<(), String>>,
-    ) -> Vec<Option<String>> {
+        earlier: Vec<Attempt<()>>,
+    ) -> Vec<Attempt<()>> {
         let storage_key =
             Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
         let json = Arc::new(manifest.to_json());
-        let writes = targets.iter().zip(earlier).map(|(&i, earlier)| {
-            let (storage_key, json) = (storage_key.clone(), json.clone());
-            async move {
-                match earlier {
-                    Err(e) => Some(e),
-                    Ok(()) => self.replicas[i]
-                        .put(&storage_key, json)
-                        .await
-                        .err()
-                        .map(|e| format!("manifest: {e}")),
-                }
-            }
+        let writes = earlier.into_iter().map(|earlier| {
+            let (storage_key, json) = (&storage_key, &json);
+            earlier.then(move |index, ()| async move {
+                self.replicas[index]
+                    .put(storage_key, json.clone())
+                    .await
+                    .map_err(WriteProblem::Manifest)
+            })
         });
         join_all(writes).await
     }

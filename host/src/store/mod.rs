@@ -4,6 +4,7 @@
 //! bytes; above it, the CLI and gateway see verified objects or a clear error saying
 //! what each provider did wrong.
 
+mod attempt;
 mod chunks;
 mod errors;
 mod get;

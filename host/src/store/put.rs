@@ -9,6 +9,7 @@ use mirra_driver_api::{Capabilities, DriverError, Key};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use super::attempt::{Attempt, WriteProblem};
 use super::versions::AfterCommit;
 use super::{Failures, Store, StoreError};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
@@ -167,27 +168,18 @@ impl Store {
         };
         let manifest = body.sign(identity);
         // Commit in `order`, then report per provider in provider order.
-        let mut slots: Vec<Option<Result<ReplicaWriter, String>>> =
-            written.into_iter().map(Some).collect();
-        let reordered = order
-            .iter()
-            .map(|&i| slots[i].take().expect("each provider once"))
-            .collect();
-        let committed = self.commit_in_turn(key, &manifest, &order, reordered).await;
-        let mut errors = vec![None; all.len()];
-        for (&i, error) in order.iter().zip(committed) {
-            errors[i] = error;
-        }
-        let outcomes = self.outcomes(errors);
+        let mut written = written;
+        written.sort_by_key(|w| order.iter().position(|&i| i == w.replica));
+        let committed = self.commit_in_turn(key, &manifest, written).await;
+        let providers = self.settle(key, version, committed)?;
         let mut report = PutReport {
             key: key.to_string(),
             version,
             size,
             sha256: hex::encode(sha256),
-            providers: outcomes,
+            providers,
             superseded_by: None,
         };
-        self.settle(key, version, &report.providers)?;
         match self.after_commit(key, &manifest, identity).await? {
             AfterCommit::Newest => {}
             AfterCommit::Superseded(winner) => report.superseded_by = Some(winner),
@@ -209,10 +201,7 @@ impl Store {
         targets: &[usize],
         key: &Key,
         input: impl AsyncRead + Unpin,
-    ) -> (
-        Result<ChunkHasher, StoreError>,
-        Vec<Result<ReplicaWriter, String>>,
-    ) {
+    ) -> (Result<ChunkHasher, StoreError>, Vec<Attempt<ReplicaWriter>>) {
         let (senders, tasks): (Vec<_>, Vec<_>) = targets
             .iter()
             .map(|&index| {
@@ -231,7 +220,11 @@ impl Store {
         let written = join_all(tasks)
             .await
             .into_iter()
-            .map(|joined| joined.unwrap_or_else(|e| Err(format!("writer task failed: {e}"))))
+            .zip(targets)
+            .map(|(joined, &replica)| Attempt {
+                replica,
+                result: joined.unwrap_or_else(|e| Err(WriteProblem::Task(e.to_string()))),
+            })
             .collect();
         (hashed, written)
     }
@@ -245,68 +238,63 @@ impl Store {
         &self,
         key: &Key,
         manifest: &Manifest,
-        targets: &[usize],
-        written: Vec<Result<ReplicaWriter, String>>,
-    ) -> Vec<Option<String>> {
+        written: Vec<Attempt<ReplicaWriter>>,
+    ) -> Vec<Attempt<()>> {
         let storage_key =
             Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
         let json = Arc::new(manifest.to_json());
-        let mut errors = Vec::with_capacity(targets.len());
-        for (&index, writer) in targets.iter().zip(written) {
-            let error = match writer {
-                Err(e) => Some(e),
-                Ok(writer) => match writer.commit().await {
-                    Err(e) => Some(format!("commit: {e}")),
-                    Ok(()) => self.replicas[index]
-                        .put(&storage_key, json.clone())
+        let mut committed = Vec::with_capacity(written.len());
+        for writer in written {
+            let (storage_key, json) = (&storage_key, &json);
+            let attempt = writer
+                .then(|index, writer| async move {
+                    writer.commit().await.map_err(WriteProblem::Commit)?;
+                    self.replicas[index]
+                        .put(storage_key, json.clone())
                         .await
-                        .err()
-                        .map(|e| format!("manifest: {e}")),
-                },
-            };
-            errors.push(error);
+                        .map_err(WriteProblem::Manifest)
+                })
+                .await;
+            committed.push(attempt);
         }
-        errors
+        committed
     }
 
-    /// Names each provider's error, in provider order.
-    pub(crate) fn outcomes(&self, errors: Vec<Option<String>>) -> Vec<ProviderOutcome> {
-        self.replicas
-            .iter()
-            .zip(errors)
-            .map(|(replica, error)| ProviderOutcome {
-                provider: replica.name().to_owned(),
-                error,
-            })
-            .collect()
-    }
-
-    /// Applies the write policy to per-provider outcomes, records the version as seen and
-    /// journals the providers that missed it.
+    /// Applies the write policy to the attempts (one per provider), records the version
+    /// as seen and journals the providers that missed it. Returns each provider's
+    /// outcome, in provider order.
     pub(crate) fn settle(
         &self,
         key: &Key,
         version: u64,
-        outcomes: &[ProviderOutcome],
-    ) -> Result<(), StoreError> {
+        mut attempts: Vec<Attempt<()>>,
+    ) -> Result<Vec<ProviderOutcome>, StoreError> {
+        attempts.sort_by_key(|a| a.replica);
         let mut failures = Failures::default();
         let mut required_failed = Failures::default();
-        for (replica, outcome) in self.replicas.iter().zip(outcomes) {
-            match &outcome.error {
-                Some(reason) => {
-                    failures.add(&outcome.provider, reason);
+        let mut outcomes = Vec::with_capacity(attempts.len());
+        for attempt in attempts {
+            let replica = &self.replicas[attempt.replica];
+            let provider = replica.name();
+            match &attempt.result {
+                Err(problem) => {
+                    failures.add(provider, problem);
                     if replica.settings().required {
-                        required_failed.add(&outcome.provider, reason);
+                        required_failed.add(provider, problem);
                     }
                     self.journal
-                        .add(&outcome.provider, key.as_str())
+                        .add(provider, key.as_str())
                         .map_err(|e| StoreError::State(e.to_string()))?;
                 }
-                None => self
+                Ok(()) => self
                     .journal
-                    .remove(&outcome.provider, key.as_str())
+                    .remove(provider, key.as_str())
                     .map_err(|e| StoreError::State(e.to_string()))?,
             }
+            outcomes.push(ProviderOutcome {
+                provider: provider.to_owned(),
+                error: attempt.result.err().map(|problem| problem.to_string()),
+            });
         }
         let committed = outcomes.len() - failures.0.len();
         let needed = self.quorum.required(self.replicas.len());
@@ -327,7 +315,7 @@ impl Store {
                 failures: required_failed,
             });
         }
-        Ok(())
+        Ok(outcomes)
     }
 }
 
@@ -389,28 +377,37 @@ async fn stream_to(
     replica: Replica,
     key: Key,
     mut rx: mpsc::Receiver<Piece>,
-) -> Result<ReplicaWriter, String> {
+) -> Result<ReplicaWriter, WriteProblem> {
     if !replica.can(Capabilities::WRITE) {
-        return Err(DriverError::unsupported("write").to_string());
+        return Err(WriteProblem::Bytes(DriverError::unsupported("write")));
     }
-    let mut writer = replica.begin_write(&key).await.map_err(|e| e.to_string())?;
+    let mut writer = replica
+        .begin_write(&key)
+        .await
+        .map_err(WriteProblem::Bytes)?;
     while let Some(piece) = rx.recv().await {
         match piece {
             Piece::Data(data) => {
                 if let Err(e) = writer.write(data).await {
                     let _ = writer.abort().await;
-                    return Err(e.to_string());
+                    return Err(WriteProblem::Bytes(e));
                 }
             }
             Piece::End => return Ok(writer),
         }
     }
     let _ = writer.abort().await;
-    Err("input ended before the write completed".into())
+    Err(WriteProblem::InputEnded)
 }
 
-async fn abort_all(written: Vec<Result<ReplicaWriter, String>>) {
-    join_all(written.into_iter().flatten().map(ReplicaWriter::abort)).await;
+pub(crate) async fn abort_all(written: Vec<Attempt<ReplicaWriter>>) {
+    join_all(
+        written
+            .into_iter()
+            .filter_map(|w| w.result.ok())
+            .map(ReplicaWriter::abort),
+    )
+    .await;
 }
 
 pub(crate) fn unix_now() -> u64 {

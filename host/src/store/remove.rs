@@ -3,6 +3,7 @@
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
+use super::attempt::{Attempt, WriteProblem};
 use super::versions::AfterCommit;
 use super::{PutReport, Store, StoreError, WriteCondition};
 use crate::manifest::ManifestBody;
@@ -52,43 +53,30 @@ impl Store {
             .unwrap_or(0);
         let tombstone =
             ManifestBody::tombstone(key.as_str(), version, self.chunk_size, created).sign(identity);
-        let all: Vec<usize> = (0..self.replicas.len()).collect();
         // Only providers that can write get a tombstone; the rest are read-only.
-        let writable = self
-            .replicas
-            .iter()
-            .map(|r| match r.can(Capabilities::WRITE) {
-                true => Ok(()),
-                false => Err("read-only provider: its driver does not declare write".into()),
+        let writable = (0..self.replicas.len())
+            .map(|i| match self.replicas[i].can(Capabilities::WRITE) {
+                true => Attempt::ok(i, ()),
+                false => Attempt::failed(i, WriteProblem::ReadOnly),
             })
             .collect();
-        let errors = self
-            .write_manifest_on(key, &tombstone, &all, writable)
-            .await;
-        let mut outcomes = self.outcomes(errors);
-        let tombstoned: Vec<bool> = outcomes.iter().map(|o| o.error.is_none()).collect();
-        let deletes =
-            self.replicas
-                .iter()
-                .zip(tombstoned)
-                .map(|(replica, tombstoned)| async move {
-                    // The signed tombstone is what readers obey; a provider that cannot
-                    // delete keeps inert bytes.
-                    if !tombstoned || !replica.can(Capabilities::DELETE) {
-                        return None;
-                    }
-                    match replica.delete(key).await {
-                        Ok(()) => None,
-                        Err(e) if e.kind == ErrorKind::NotFound => None,
-                        Err(e) => Some(format!("tombstone written, bytes not deleted: {e}")),
-                    }
-                });
-        for (outcome, delete_error) in outcomes.iter_mut().zip(join_all(deletes).await) {
-            if outcome.error.is_none() {
-                outcome.error = delete_error;
-            }
-        }
-        self.settle(key, version, &outcomes)?;
+        let tombstoned = self.write_manifest_on(key, &tombstone, writable).await;
+        let deletes = tombstoned.into_iter().map(|tombstoned| {
+            tombstoned.then(move |index, ()| async move {
+                let replica = &self.replicas[index];
+                // The signed tombstone is what readers obey; a provider that cannot
+                // delete keeps inert bytes.
+                if !replica.can(Capabilities::DELETE) {
+                    return Ok(());
+                }
+                match replica.delete(key).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(WriteProblem::BytesKept(e)),
+                }
+            })
+        });
+        let outcomes = self.settle(key, version, join_all(deletes).await)?;
         let (version, superseded_by) = match self.after_commit(key, &tombstone, identity).await? {
             AfterCommit::Newest => (version, None),
             AfterCommit::Superseded(winner) => (version, Some(winner)),

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
+use super::attempt::{Attempt, WriteProblem};
+use super::put::abort_all;
 use super::verify::CopyState;
 use super::{Store, StoreError};
 use crate::manifest::Manifest;
@@ -124,9 +126,9 @@ impl Store {
             self.copy_object(key, &newest, &deficient, sources).await
         };
         let mut actions = Vec::new();
-        for (&index, error) in deficient.iter().zip(outcomes) {
-            let replica = &self.replicas[index];
-            if error.is_none() {
+        for attempt in outcomes {
+            let replica = &self.replicas[attempt.replica];
+            if attempt.result.is_ok() {
                 self.journal
                     .remove(replica.name(), key.as_str())
                     .map_err(|e| StoreError::State(e.to_string()))?;
@@ -134,8 +136,8 @@ impl Store {
             actions.push(RepairAction {
                 key: key.to_string(),
                 provider: replica.name().to_owned(),
-                was: check.copies[index].clone(),
-                error,
+                was: check.copies[attempt.replica].clone(),
+                error: attempt.result.err().map(|problem| problem.to_string()),
             });
         }
         Ok(actions)
@@ -148,10 +150,17 @@ impl Store {
         manifest: &Manifest,
         targets: &[usize],
         sources: Vec<usize>,
-    ) -> Vec<Option<String>> {
+    ) -> Vec<Attempt<()>> {
+        let none_from = |reason: String| {
+            targets
+                .iter()
+                .map(|&i| Attempt::failed(i, WriteProblem::NoSource(reason.clone())))
+                .collect()
+        };
         if sources.is_empty() {
-            let reason = "no provider holds a copy that verifies, so there is none to copy from";
-            return vec![Some(reason.to_owned()); targets.len()];
+            return none_from(
+                "no provider holds a copy that verifies, so there is none to copy from".into(),
+            );
         }
         // The verified read writes into one end of a pipe; the fan-out reads the other.
         let (mut pipe_in, pipe_out) = tokio::io::duplex(1 << 20);
@@ -173,38 +182,32 @@ impl Store {
             (Ok(_), Ok(_)) => None,
         };
         if let Some(reason) = source_failed {
-            join_all(
-                written
-                    .into_iter()
-                    .flatten()
-                    .map(crate::replica::ReplicaWriter::abort),
-            )
-            .await;
-            return vec![Some(reason); targets.len()];
+            abort_all(written).await;
+            return none_from(reason);
         }
-        self.commit_in_turn(key, manifest, targets, written).await
+        self.commit_in_turn(key, manifest, written).await
     }
 
-    /// Writes the tombstone to the `targets` and deletes their bytes.
+    /// Deletes the bytes on the `targets`, then writes the tombstone there.
     async fn copy_tombstone(
         &self,
         key: &Key,
         tombstone: &Manifest,
         targets: &[usize],
-    ) -> Vec<Option<String>> {
+    ) -> Vec<Attempt<()>> {
         let deletes = targets.iter().map(|&i| async move {
-            if !self.replicas[i].can(Capabilities::DELETE) {
-                return Ok(());
+            let replica = &self.replicas[i];
+            if !replica.can(Capabilities::DELETE) {
+                return Attempt::ok(i, ());
             }
-            match self.replicas[i].delete(key).await {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(format!("delete: {e}")),
+            match replica.delete(key).await {
+                Ok(()) => Attempt::ok(i, ()),
+                Err(e) if e.kind == ErrorKind::NotFound => Attempt::ok(i, ()),
+                Err(e) => Attempt::failed(i, WriteProblem::Delete(e)),
             }
         });
         let deleted = join_all(deletes).await;
-        self.write_manifest_on(key, tombstone, targets, deleted)
-            .await
+        self.write_manifest_on(key, tombstone, deleted).await
     }
 }
 

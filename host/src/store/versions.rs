@@ -7,6 +7,7 @@
 
 use mirra_driver_api::Key;
 
+use super::attempt::Attempt;
 use super::verify::CopyState;
 use super::{Store, StoreError, WriteCondition};
 use crate::identity::Identity;
@@ -118,9 +119,9 @@ impl Store {
                 holders.push(index);
             }
         }
-        let earlier = vec![Ok(()); holders.len()];
-        let errors = self.write_manifest_on(key, &again, &holders, earlier).await;
-        if errors.iter().all(Option::is_some) {
+        let earlier = holders.into_iter().map(|i| Attempt::ok(i, ())).collect();
+        let written = self.write_manifest_on(key, &again, earlier).await;
+        if written.iter().all(|w| w.result.is_err()) {
             return Ok(AfterCommit::Superseded(winner));
         }
         self.record_seen(key, again.body.version)?;
