@@ -5,7 +5,7 @@ use clap::Args;
 
 use super::context::Globals;
 use super::output::print_json;
-use crate::store::ProviderState;
+use crate::store::Verdict;
 use crate::user_key::parse_user_key;
 
 /// Show what each provider holds for a key.
@@ -37,15 +37,7 @@ impl StatCmd {
                     .size
                     .map(|s| s.to_string())
                     .unwrap_or_else(|| "-".into());
-                let state = match &row.state {
-                    ProviderState::Ok => "ok".to_owned(),
-                    ProviderState::Missing => "missing".to_owned(),
-                    ProviderState::Stale => "stale".to_owned(),
-                    ProviderState::Deleted => "deleted".to_owned(),
-                    ProviderState::BadBytes(why) => format!("bad bytes: {why}"),
-                    ProviderState::BadManifest(why) => format!("bad manifest: {why}"),
-                    ProviderState::Unreachable(why) => format!("unreachable: {why}"),
-                };
+                let state = row.state.to_string();
                 println!(
                     "{:width$}  {version:>5}  {size:>12}  {}",
                     row.provider,
@@ -53,7 +45,7 @@ impl StatCmd {
                 );
             }
         }
-        let all_ok = rows.iter().all(|r| r.state == ProviderState::Ok);
+        let all_ok = rows.iter().all(|r| r.state == Verdict::Ok);
         Ok(if all_ok {
             super::EXIT_OK
         } else {

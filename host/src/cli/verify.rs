@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::context::Globals;
 use super::output::print_json;
-use crate::store::CopyState;
+use crate::store::Verdict;
 
 /// Check every copy of every key: ok, missing, stale, corrupt, bad signature, deleted.
 #[derive(Debug, Args)]
@@ -46,7 +46,7 @@ impl VerifyCmd {
                 *summary
                     .entry(&row.provider)
                     .or_default()
-                    .entry(label(&row.state))
+                    .entry(row.state.label())
                     .or_default() += 1;
             }
             println!(
@@ -89,25 +89,7 @@ impl VerifyCmd {
     }
 }
 
-fn label(state: &CopyState) -> &'static str {
-    match state {
-        CopyState::Ok => "ok",
-        CopyState::Deleted => "deleted",
-        CopyState::Missing => "missing",
-        CopyState::Stale(_) => "stale",
-        CopyState::Corrupt(_) => "corrupt",
-        CopyState::BadSignature(_) => "bad_signature",
-        CopyState::Unreachable(_) => "unreachable",
-    }
-}
-
 /// `corrupt: chunk 3 does not match its hash`.
-pub fn describe(state: &CopyState) -> String {
-    match state {
-        CopyState::Stale(why)
-        | CopyState::Corrupt(why)
-        | CopyState::BadSignature(why)
-        | CopyState::Unreachable(why) => format!("{}: {why}", label(state)),
-        other => label(other).to_owned(),
-    }
+pub fn describe(state: &Verdict) -> String {
+    state.to_string()
 }

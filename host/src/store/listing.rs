@@ -6,10 +6,9 @@ use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
-use super::manifests::ManifestProblem;
 use super::verify::KEYS_IN_FLIGHT;
-use super::{Store, StoreError};
-use crate::manifest::{key_of_manifest_key, Manifest, MANIFEST_PREFIX};
+use super::{Store, StoreError, Verdict};
+use crate::manifest::{key_of_manifest_key, MANIFEST_PREFIX};
 
 /// One key in a listing.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,28 +25,8 @@ pub struct KeySummary {
     pub providers: usize,
 }
 
-/// What one provider holds for a key.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
-pub enum ProviderState {
-    /// The newest version, bytes present with the right size.
-    Ok,
-    /// No manifest.
-    Missing,
-    /// An older version than another provider holds.
-    Stale,
-    /// A tombstone.
-    Deleted,
-    /// The manifest is fine but the bytes are missing or the wrong size.
-    BadBytes(String),
-    /// The manifest is malformed or not validly signed by the owner.
-    BadManifest(String),
-    /// The provider did not answer.
-    Unreachable(String),
-}
-
 /// One provider's row in `stat`.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct ProviderStatus {
     /// The provider's name.
     pub provider: String,
@@ -56,8 +35,36 @@ pub struct ProviderStatus {
     /// Size by its manifest.
     pub size: Option<u64>,
     /// The verdict.
-    #[serde(flatten)]
-    pub state: ProviderState,
+    pub state: Verdict,
+}
+
+/// `stat --json` has always named two verdicts its own way (`bad_bytes` for corrupt,
+/// `bad_manifest` for a bad signature); scripts read those names, so they stay.
+impl serde::Serialize for ProviderStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            provider: &'a str,
+            version: Option<u64>,
+            size: Option<u64>,
+            state: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            detail: Option<&'a str>,
+        }
+        let state = match self.state {
+            Verdict::Corrupt(_) => "bad_bytes",
+            Verdict::BadSignature(_) => "bad_manifest",
+            ref other => other.label(),
+        };
+        Row {
+            provider: &self.provider,
+            version: self.version,
+            size: self.size,
+            state,
+            detail: self.state.detail(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Store {
@@ -146,8 +153,9 @@ impl Store {
         let newest = manifests
             .iter()
             .filter_map(|m| m.as_ref().ok())
-            .map(Manifest::order_key)
-            .max();
+            .max_by_key(|m| m.order_key())
+            .cloned();
+        let newest = newest.as_ref();
         let rows = self
             .replicas
             .iter()
@@ -157,34 +165,40 @@ impl Store {
                 let manifest = match fetched {
                     Ok(m) => m,
                     Err(problem) => {
-                        let state = match problem {
-                            ManifestProblem::Missing => ProviderState::Missing,
-                            ManifestProblem::Unreachable(r) => ProviderState::Unreachable(r),
-                            ManifestProblem::Invalid(r) => ProviderState::BadManifest(r),
-                        };
                         return ProviderStatus {
                             provider: name,
                             version: None,
                             size: None,
-                            state,
+                            state: Verdict::from(problem),
                         };
                     }
                 };
                 let state = if manifest.body.deleted {
-                    ProviderState::Deleted
-                } else if Some(manifest.order_key()) < newest {
-                    ProviderState::Stale
+                    Verdict::Deleted
+                } else if let Some(newest) = newest.filter(|n| manifest.order_key() < n.order_key())
+                {
+                    Verdict::Stale(if manifest.body.version < newest.body.version {
+                        format!(
+                            "version {} of {}",
+                            manifest.body.version, newest.body.version
+                        )
+                    } else {
+                        format!(
+                            "version {} lost the tie-break to another version {}",
+                            manifest.body.version, newest.body.version
+                        )
+                    })
                 } else {
                     match replica.stat(key).await {
-                        Ok(size) if size == manifest.body.size => ProviderState::Ok,
-                        Ok(size) => ProviderState::BadBytes(format!(
+                        Ok(size) if size == manifest.body.size => Verdict::Ok,
+                        Ok(size) => Verdict::Corrupt(format!(
                             "{size} bytes stored, manifest says {}",
                             manifest.body.size
                         )),
                         Err(e) if e.kind == ErrorKind::NotFound => {
-                            ProviderState::BadBytes("bytes missing".into())
+                            Verdict::Corrupt("bytes missing".into())
                         }
-                        Err(e) => ProviderState::Unreachable(e.to_string()),
+                        Err(e) => Verdict::Unreachable(e.to_string()),
                     }
                 };
                 ProviderStatus {

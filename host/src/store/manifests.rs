@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
-use mirra_driver_api::{ErrorKind, Key};
+use mirra_driver_api::{DriverError, ErrorKind, Key};
 
 use super::attempt::{Attempt, WriteProblem};
 use super::hedge;
@@ -24,8 +24,8 @@ pub const FRESH_READ_WINDOW: Duration = Duration::from_secs(2);
 pub(crate) enum ManifestProblem {
     /// The provider has no manifest for the key.
     Missing,
-    /// The provider did not answer properly.
-    Unreachable(String),
+    /// The provider did not answer properly; the driver's error, kind kept.
+    Unreachable(DriverError),
     /// The manifest is malformed, badly signed, or signed by someone else.
     Invalid(String),
 }
@@ -34,7 +34,7 @@ impl std::fmt::Display for ManifestProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Missing => f.write_str("not found"),
-            Self::Unreachable(reason) => f.write_str(reason),
+            Self::Unreachable(error) => write!(f, "{error}"),
             Self::Invalid(reason) => write!(f, "invalid manifest: {reason}"),
         }
     }
@@ -76,7 +76,7 @@ impl Store {
                     replica.health_record().record_bad_answer(&e.to_string());
                     ManifestProblem::Invalid(e.to_string())
                 }
-                _ => ManifestProblem::Unreachable(e.to_string()),
+                _ => ManifestProblem::Unreachable(e),
             })?;
         let health = replica.health_record();
         match Manifest::from_json_verified(&bytes, key.as_str(), &self.signer) {

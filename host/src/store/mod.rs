@@ -15,6 +15,7 @@ mod put;
 mod range;
 mod remove;
 mod repair;
+mod verdict;
 mod verify;
 mod versions;
 
@@ -33,12 +34,13 @@ use crate::write_lock::{WriteLock, WriteLockError, WriteLocks};
 
 pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
-pub use listing::{KeySummary, ProviderState, ProviderStatus};
+pub use listing::{KeySummary, ProviderStatus};
 pub(crate) use manifests::ManifestProblem;
 pub use put::{ProviderOutcome, PutOptions, PutReport, WriteCondition};
 pub use range::{ObjectHead, RangeReport};
 pub use repair::{RepairAction, RepairReport};
-pub use verify::{CopyReport, CopyState};
+pub use verdict::Verdict;
+pub use verify::CopyReport;
 
 /// The data key under which content-addressed (immutable) objects live.
 pub fn immutable_key(sha256_hex: &str) -> Result<Key, StoreError> {

@@ -8,7 +8,7 @@ use mirra_driver_api::{Capabilities, ErrorKind, Key};
 
 use super::attempt::{Attempt, WriteProblem};
 use super::put::abort_all;
-use super::verify::CopyState;
+use super::verdict::Verdict;
 use super::{Store, StoreError};
 use crate::manifest::Manifest;
 
@@ -20,7 +20,7 @@ pub struct RepairAction {
     /// The provider.
     pub provider: String,
     /// What was wrong there.
-    pub was: CopyState,
+    pub was: Verdict,
     /// `None` when fixed, else why it could not be.
     pub error: Option<String>,
 }
@@ -121,7 +121,7 @@ impl Store {
             let sources: Vec<usize> = self
                 .read_order()
                 .into_iter()
-                .filter(|&i| check.copies[i] == CopyState::Ok)
+                .filter(|&i| check.copies[i] == Verdict::Ok)
                 .collect();
             self.copy_object(key, &newest, &deficient, sources).await
         };
@@ -222,7 +222,7 @@ mod tests {
     use crate::identity::Identity;
     use crate::replica::capability_tests::named_replica;
     use crate::state::{RepairJournal, VersionsSeen};
-    use crate::store::{CopyState, Store, StoreParts};
+    use crate::store::{Store, StoreParts, Verdict};
 
     #[tokio::test]
     async fn copies_that_all_fail_to_verify_are_reported_as_having_no_source() {
@@ -253,7 +253,7 @@ mod tests {
         let actions = store.repair_key_locked(&key).await.unwrap();
         assert_eq!(actions.len(), 2, "{actions:?}");
         for action in actions {
-            assert!(matches!(action.was, CopyState::Corrupt(_)), "{action:?}");
+            assert!(matches!(action.was, Verdict::Corrupt(_)), "{action:?}");
             assert_eq!(
                 action.error.as_deref(),
                 Some("no provider holds a copy that verifies, so there is none to copy from")

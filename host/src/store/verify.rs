@@ -5,38 +5,11 @@ use futures::stream::{self, StreamExt};
 use mirra_driver_api::{ErrorKind, Key};
 
 use super::manifests::ManifestProblem;
-use super::{Store, StoreError};
+use super::{Store, StoreError, Verdict};
 use crate::manifest::Manifest;
 
 /// Keys checked (or listed) at once.
 pub(crate) const KEYS_IN_FLIGHT: usize = 8;
-
-/// What one provider holds for one key.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "state", content = "detail")]
-pub enum CopyState {
-    /// The newest version, and its bytes verify.
-    Ok,
-    /// The newest version is a tombstone, and this provider has it.
-    Deleted,
-    /// No manifest for the key.
-    Missing,
-    /// An older version than the newest valid one.
-    Stale(String),
-    /// The manifest is current but the bytes are missing or do not match it.
-    Corrupt(String),
-    /// The manifest is malformed or not validly signed by the owner.
-    BadSignature(String),
-    /// The provider did not answer.
-    Unreachable(String),
-}
-
-impl CopyState {
-    /// Whether `repair` has something to do here.
-    pub fn is_deficient(&self) -> bool {
-        !matches!(self, Self::Ok | Self::Deleted)
-    }
-}
 
 /// One row of a verify report.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -49,13 +22,13 @@ pub struct CopyReport {
     pub newest_version: Option<u64>,
     /// The verdict.
     #[serde(flatten)]
-    pub state: CopyState,
+    pub state: Verdict,
 }
 
 /// The newest valid manifest of a key and every provider's state against it.
 pub(crate) struct KeyCheck {
     pub(crate) newest: Option<Manifest>,
-    pub(crate) copies: Vec<CopyState>,
+    pub(crate) copies: Vec<Verdict>,
 }
 
 impl Store {
@@ -122,21 +95,19 @@ impl Store {
         held: Result<Manifest, ManifestProblem>,
         newest: Option<&Manifest>,
         full: bool,
-    ) -> CopyState {
+    ) -> Verdict {
         let held = match held {
             Ok(m) => m,
-            Err(ManifestProblem::Missing) => return CopyState::Missing,
-            Err(ManifestProblem::Unreachable(why)) => return CopyState::Unreachable(why),
-            Err(ManifestProblem::Invalid(why)) => return CopyState::BadSignature(why),
+            Err(problem) => return Verdict::from(problem),
         };
         let Some(newest) = newest else {
-            return CopyState::Stale(format!(
+            return Verdict::Stale(format!(
                 "version {} is older than a version already seen",
                 held.body.version
             ));
         };
         if held.body.version < newest.body.version {
-            return CopyState::Stale(format!(
+            return Verdict::Stale(format!(
                 "version {} of {}",
                 held.body.version, newest.body.version
             ));
@@ -144,26 +115,24 @@ impl Store {
         // Same version, other content: two writers picked the same number and this copy
         // holds the one that lost the tie-break.
         if newest.outranks(&held) {
-            return CopyState::Stale(format!(
+            return Verdict::Stale(format!(
                 "version {} lost the tie-break to another version {}",
                 held.body.version, newest.body.version
             ));
         }
         if held.body.deleted {
-            return CopyState::Deleted;
+            return Verdict::Deleted;
         }
         let replica = &self.replicas[index];
         if !full {
             return match replica.stat(key).await {
-                Ok(size) if size == held.body.size => CopyState::Ok,
-                Ok(size) => CopyState::Corrupt(format!(
+                Ok(size) if size == held.body.size => Verdict::Ok,
+                Ok(size) => Verdict::Corrupt(format!(
                     "{size} bytes stored, manifest says {}",
                     held.body.size
                 )),
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    CopyState::Corrupt("bytes missing".into())
-                }
-                Err(e) => CopyState::Unreachable(e.to_string()),
+                Err(e) if e.kind == ErrorKind::NotFound => Verdict::Corrupt("bytes missing".into()),
+                Err(e) => Verdict::Unreachable(e.to_string()),
             };
         }
         let mut buf = Vec::new();
@@ -174,27 +143,25 @@ impl Store {
             match replica.read_range(key, offset, len as usize, buf).await {
                 Ok(data) if held.verify_chunk(chunk, &data) => buf = data,
                 Ok(data) if (data.len() as u64) < len => {
-                    return CopyState::Corrupt(format!(
+                    return Verdict::Corrupt(format!(
                         "chunk {chunk} short: {} of {len} bytes",
                         data.len()
                     ))
                 }
-                Ok(_) => {
-                    return CopyState::Corrupt(format!("chunk {chunk} does not match its hash"))
-                }
+                Ok(_) => return Verdict::Corrupt(format!("chunk {chunk} does not match its hash")),
                 Err(e) if e.kind == ErrorKind::NotFound => {
-                    return CopyState::Corrupt("bytes missing".into())
+                    return Verdict::Corrupt("bytes missing".into())
                 }
-                Err(e) => return CopyState::Unreachable(e.to_string()),
+                Err(e) => return Verdict::Unreachable(e.to_string()),
             }
         }
         // Extra bytes past the signed size would reach a plain HTTP reader.
         match replica.stat(key).await {
-            Ok(size) if size != held.body.size => CopyState::Corrupt(format!(
+            Ok(size) if size != held.body.size => Verdict::Corrupt(format!(
                 "{size} bytes stored, manifest says {}",
                 held.body.size
             )),
-            _ => CopyState::Ok,
+            _ => Verdict::Ok,
         }
     }
 }

@@ -8,7 +8,7 @@
 use mirra_driver_api::Key;
 
 use super::attempt::Attempt;
-use super::verify::CopyState;
+use super::verdict::Verdict;
 use super::{Store, StoreError, WriteCondition};
 use crate::identity::Identity;
 use crate::manifest::{Manifest, ManifestBody};
@@ -97,12 +97,10 @@ impl Store {
         let check = self.check_key(key, true).await?;
         // An unreachable provider may still hold the winner intact: only a winner every
         // provider answered for, and none with a verified copy, is taken as lost.
-        let maybe_readable = check.copies.iter().any(|c| {
-            matches!(
-                c,
-                CopyState::Ok | CopyState::Deleted | CopyState::Unreachable(_)
-            )
-        });
+        let maybe_readable = check
+            .copies
+            .iter()
+            .any(|c| matches!(c, Verdict::Ok | Verdict::Deleted | Verdict::Unreachable(_)));
         if maybe_readable {
             return Ok(AfterCommit::Superseded(winner));
         }
@@ -115,7 +113,7 @@ impl Store {
             let state = self
                 .judge_copy(index, key, Ok(again.clone()), Some(&again), true)
                 .await;
-            if again.body.deleted || state == CopyState::Ok {
+            if again.body.deleted || state == Verdict::Ok {
                 holders.push(index);
             }
         }
