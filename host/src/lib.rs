@@ -14,6 +14,7 @@ pub mod identity;
 pub mod loader;
 pub mod manifest;
 pub mod printable;
+pub mod provider_order;
 pub mod providers;
 pub mod replica;
 pub mod s3_gateway;

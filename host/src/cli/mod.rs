@@ -24,7 +24,7 @@ mod token;
 mod tree;
 mod verify;
 mod zone_source;
-mod zone_targets;
+mod zone_store;
 mod zonefile;
 
 use std::path::PathBuf;
