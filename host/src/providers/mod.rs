@@ -17,7 +17,9 @@ use crate::health::BreakerPolicy;
 use crate::loader::{Loader, LoaderError, SearchPath};
 use crate::replica::{Replica, ReplicaSettings};
 
-pub use zone::{mark_outcomes, open_zone_replicas, RecordReport, RecordStatus, ZoneReplicas};
+pub use zone::{
+    mark_outcomes, open_zone_replicas, record_names, RecordReport, RecordStatus, ZoneReplicas,
+};
 
 /// Driver calls one provider may have in flight at once.
 const PER_PROVIDER_CONCURRENCY: usize = 16;

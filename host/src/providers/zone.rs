@@ -142,7 +142,7 @@ fn open_record(
 
 /// One name per record, in file order, relative to the zone's origin: several records
 /// may share an owner name, so the second `_file` record is `_file#2`.
-fn record_names(zone: &ZoneFile, records: &[(&str, &UriRecord)]) -> Vec<String> {
+pub fn record_names(zone: &ZoneFile, records: &[(&str, &UriRecord)]) -> Vec<String> {
     let origin = zone.entries.iter().find_map(|e| match e {
         ZoneEntry::Origin(o) => Some(o.as_str()),
         _ => None,
