@@ -300,6 +300,16 @@ impl SchemeDrivers {
             .ok_or(NoDriver::Unclaimed(scheme))
     }
 
+    /// The name of the driver that claims `target`'s scheme, for reports that load
+    /// nothing further.
+    ///
+    /// # Errors
+    /// As for [`SchemeDrivers::for_target`].
+    pub fn driver_name_for(&self, target: &str) -> Result<&str, NoDriver> {
+        self.for_target(target)
+            .map(|library| library.info().name.as_str())
+    }
+
     /// Every scheme claimed, with its driver's name, sorted by scheme.
     pub fn schemes(&self) -> Vec<(String, String)> {
         let mut schemes: Vec<(String, String)> = self

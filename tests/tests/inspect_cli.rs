@@ -153,6 +153,8 @@ fn zonefile_check_lists_records_in_reading_order_with_their_drivers() {
         "{report:#}"
     );
     assert_eq!(records[3]["problem"], "empty target");
+    assert_eq!(report["drivers_by_scheme"]["file"], "disk", "{report:#}");
+    assert_eq!(report["drivers_by_scheme"]["dht+udp"], "dht", "{report:#}");
     assert!(report["pubkey"]
         .as_str()
         .unwrap()

@@ -2,6 +2,7 @@
 //! it (its key, its URI records in the order they are tried, the driver each scheme
 //! maps to) without fetching anything.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -36,6 +37,8 @@ struct CheckReport {
     records: Vec<RecordCheck>,
     /// Records of other types (kept, not used by readers).
     other_records: usize,
+    /// Every URL scheme a driver on the search path claims, and that driver's name.
+    drivers_by_scheme: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,8 +116,8 @@ fn check(zone: &ZoneFile, drivers: &SchemeDrivers, zonefile: String) -> CheckRep
             let (driver, problem) = if record.target.is_empty() {
                 (None, Some("empty target".to_owned()))
             } else {
-                match drivers.for_target(&record.target) {
-                    Ok(library) => (Some(library.info().name.clone()), None),
+                match drivers.driver_name_for(&record.target) {
+                    Ok(name) => (Some(name.to_owned()), None),
                     Err(e) => (None, Some(e.to_string())),
                 }
             };
@@ -142,6 +145,7 @@ fn check(zone: &ZoneFile, drivers: &SchemeDrivers, zonefile: String) -> CheckRep
         pubkey: zone.public_key_text(),
         records: checks,
         other_records: zone.records().count() - records.len(),
+        drivers_by_scheme: drivers.schemes().into_iter().collect(),
     }
 }
 
@@ -178,6 +182,15 @@ fn print_text(report: &CheckReport) {
     if report.other_records > 0 {
         println!("other records (kept, unused): {}", report.other_records);
     }
+    let schemes: Vec<String> = report
+        .drivers_by_scheme
+        .iter()
+        .map(|(scheme, driver)| format!("{scheme} -> {driver}"))
+        .collect();
+    println!(
+        "drivers by scheme on the search path: {}",
+        schemes.join(", ")
+    );
 }
 
 #[cfg(test)]
