@@ -2,7 +2,10 @@
 //! whichever one answers, and verify every byte against the owner's signature.
 //!
 //! Data flows one way: CLI/gateway → [`store`] → replicas → drivers. Nothing below the
-//! store knows about signatures; nothing above the replica layer knows about FFI.
+//! store knows about signatures; nothing above the replica layer knows about FFI: front
+//! doors get their replicas from [`providers`] (from a config or a zone file), which
+//! opens drivers; the CLI asks the [`loader`] only which driver claims a name or a
+//! scheme (`lookup`, `zonefile check`, `doctor`). docs/architecture.md is the map.
 
 pub mod chaos;
 pub mod cli;
@@ -14,6 +17,7 @@ pub mod identity;
 pub mod loader;
 pub mod manifest;
 pub mod printable;
+pub mod provider_order;
 pub mod providers;
 pub mod replica;
 pub mod s3_gateway;

@@ -164,8 +164,12 @@ impl SearchPath {
 
 /// `disk` → `libmirra_driver_disk.so`.
 pub fn library_file_name(driver: &str) -> String {
-    format!("libmirra_driver_{driver}.so")
+    format!("{LIBRARY_PREFIX}{driver}{LIBRARY_SUFFIX}")
 }
+
+/// How every driver library's file name starts, and ends.
+const LIBRARY_PREFIX: &str = "libmirra_driver_";
+const LIBRARY_SUFFIX: &str = ".so";
 
 /// Loads each library once and hands out the same [`DriverLibrary`] afterwards.
 #[derive(Default, Clone)]
@@ -228,6 +232,106 @@ impl Loader {
     }
 }
 
+impl Loader {
+    /// Every driver library in `search`'s directories, by the URL schemes it claims: the
+    /// first directory with a driver for a scheme wins, as for bare driver names. Files
+    /// named like drivers that do not load (an old build, another ABI) are passed over.
+    pub fn drivers_by_scheme(&self, search: &SearchPath) -> SchemeDrivers {
+        let mut by_scheme = HashMap::new();
+        for dir in search.dirs() {
+            let Ok(listing) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut files: Vec<PathBuf> = listing
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| is_driver_file(path))
+                .collect();
+            files.sort();
+            for path in files {
+                match self.load(&path) {
+                    Ok(library) => {
+                        for scheme in &library.info().url_schemes {
+                            by_scheme
+                                .entry(scheme.to_ascii_lowercase())
+                                .or_insert_with(|| library.clone());
+                        }
+                    }
+                    Err(e) => tracing::debug!("not using {}: {e}", path.display()),
+                }
+            }
+        }
+        SchemeDrivers { by_scheme }
+    }
+}
+
+fn is_driver_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with(LIBRARY_PREFIX) && n.ends_with(LIBRARY_SUFFIX))
+}
+
+/// Driver libraries by the URL schemes they claim, for targets from zone files.
+#[derive(Clone, Default)]
+pub struct SchemeDrivers {
+    by_scheme: HashMap<String, DriverLibrary>,
+}
+
+/// Why no driver serves a target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoDriver {
+    /// The target has no `scheme:` prefix.
+    #[error("the target is not a URL")]
+    NotAUrl,
+    /// No library on the search path claims the scheme.
+    #[error("no driver claims the scheme {0:?}")]
+    Unclaimed(String),
+}
+
+impl SchemeDrivers {
+    /// The library that claims `target`'s scheme.
+    ///
+    /// # Errors
+    /// [`NoDriver`] saying whether the target has no scheme or no driver claims it.
+    pub fn for_target(&self, target: &str) -> Result<&DriverLibrary, NoDriver> {
+        let scheme = scheme_of(target).ok_or(NoDriver::NotAUrl)?;
+        self.by_scheme
+            .get(&scheme)
+            .ok_or(NoDriver::Unclaimed(scheme))
+    }
+
+    /// The name of the driver that claims `target`'s scheme, for reports that load
+    /// nothing further.
+    ///
+    /// # Errors
+    /// As for [`SchemeDrivers::for_target`].
+    pub fn driver_name_for(&self, target: &str) -> Result<&str, NoDriver> {
+        self.for_target(target)
+            .map(|library| library.info().name.as_str())
+    }
+
+    /// Every scheme claimed, with its driver's name, sorted by scheme.
+    pub fn schemes(&self) -> Vec<(String, String)> {
+        let mut schemes: Vec<(String, String)> = self
+            .by_scheme
+            .iter()
+            .map(|(scheme, library)| (scheme.clone(), library.info().name.clone()))
+            .collect();
+        schemes.sort();
+        schemes
+    }
+}
+
+/// The lower-cased scheme of a URL (`https` of `https://...`), if it has one.
+pub fn scheme_of(target: &str) -> Option<String> {
+    let (scheme, _) = target.split_once(':')?;
+    let valid = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then(|| scheme.to_ascii_lowercase())
+}
+
 /// Refuses a driver that someone other than this user (or root) could have replaced:
 /// the opened file or its directory writable by group or others, or owned by another
 /// non-root user.
@@ -275,6 +379,33 @@ fn check_ownership(path: &Path, file: &std::fs::File) -> Result<(), LoaderError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schemes_are_read_from_targets() {
+        assert_eq!(scheme_of("https://example.com/a"), Some("https".into()));
+        assert_eq!(scheme_of("DHT+UDP://abc"), Some("dht+udp".into()));
+        assert_eq!(scheme_of("file:///x"), Some("file".into()));
+        assert_eq!(scheme_of("no scheme here"), None);
+        assert_eq!(scheme_of("1x://y"), None);
+    }
+
+    #[test]
+    fn targets_without_a_driver_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        // Named like a driver but not one: passed over, not an error.
+        std::fs::write(dir.path().join("libmirra_driver_junk.so"), b"junk").unwrap();
+        let search = SearchPath::from_dirs(vec![dir.path().into()]);
+        let drivers = Loader::default().drivers_by_scheme(&search);
+        assert!(drivers.schemes().is_empty());
+        assert_eq!(
+            drivers.for_target("gopher://x/").unwrap_err(),
+            NoDriver::Unclaimed("gopher".into())
+        );
+        assert_eq!(
+            drivers.for_target("not a url").unwrap_err(),
+            NoDriver::NotAUrl
+        );
+    }
 
     #[test]
     fn bare_names_are_searched_in_order_and_misses_list_every_dir() {

@@ -18,8 +18,8 @@ const KEY: &str = "profile/alice.json";
 /// The public key of secp256k1's generator: valid, and nobody's signer here.
 const OTHER_KEY: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
 
-/// An initialized home whose disk providers are tried a, b, c (priorities 1, 2, 3),
-/// holding `data` under [`KEY`].
+/// An initialized home whose disk providers are tried a, b, c (priorities 1, 2, 3;
+/// weights 2, 3, 4), holding `data` under [`KEY`].
 fn owner_with_object(data: &[u8]) -> MirraEnv {
     let owner = MirraEnv::initialized();
     let config = std::fs::read_to_string(owner.config_path()).unwrap();
@@ -32,7 +32,13 @@ fn owner_with_object(data: &[u8]) -> MirraEnv {
             "default config layout changed: {part}"
         );
         rewritten.push_str("\n[[provider]]\n");
-        rewritten.push_str(&part.replacen("priority = 10", &format!("priority = {}", i + 1), 1));
+        // Weights 2, 3, 4, so the zone file test sees them carried from the config.
+        let part = part.replacen("priority = 10", &format!("priority = {}", i + 1), 1);
+        assert!(
+            part.contains("weight = 1"),
+            "default config layout changed: {part}"
+        );
+        rewritten.push_str(&part.replacen("weight = 1", &format!("weight = {}", i + 2), 1));
     }
     std::fs::write(owner.config_path(), rewritten).unwrap();
     let input = owner.file("alice.json", data);
@@ -116,7 +122,7 @@ fn zonefile_lists_the_key_and_every_provider() {
             (
                 "_file".to_owned(),
                 i as u16 + 1,
-                1,
+                i as u16 + 2,
                 format!("file://{}/", owner.provider_root(p).display()),
             )
         })

@@ -3,6 +3,7 @@
 
 mod completions;
 mod condition;
+mod config;
 mod context;
 mod doctor;
 mod driver;
@@ -24,8 +25,9 @@ mod token;
 mod tree;
 mod verify;
 mod zone_source;
-mod zone_targets;
+mod zone_store;
 mod zonefile;
+mod zonefile_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +77,9 @@ enum Command {
     Providers(providers::ProvidersCmd),
     /// Check the config, key, drivers, and that every provider is reachable and writable.
     Doctor(doctor::DoctorCmd),
+    /// Show the effective config (secrets hidden) or check it: `mirra config show|check`.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
     /// Work with storage drivers: `mirra driver new NAME [DIR]` writes a new driver crate.
     #[command(subcommand)]
     Driver(driver::DriverCmd),
@@ -132,6 +137,7 @@ pub fn main() -> ExitCode {
             Command::Stat(cmd) => cmd.run(&globals).await,
             Command::Providers(cmd) => cmd.run(&globals).await,
             Command::Doctor(cmd) => cmd.run(&globals).await,
+            Command::Config(cmd) => cmd.run(&globals),
             Command::Driver(cmd) => cmd.run(),
             Command::Completions(cmd) => cmd.run(),
             Command::Man(cmd) => cmd.run(),

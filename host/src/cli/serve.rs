@@ -88,13 +88,14 @@ impl ServeCmd {
         }
         let (store, zonefile) = match &self.zonefile {
             Some(source) => {
-                let (store, bytes) = super::lookup::open_zone_store(
+                let zone = super::zone_store::open_zone(
                     source,
                     self.pubkey.as_deref(),
                     self.allow_local_targets,
                 )
                 .await?;
-                (store, Some(String::from_utf8_lossy(&bytes).into_owned()))
+                let text = String::from_utf8_lossy(&zone.bytes).into_owned();
+                (zone.into_store()?, Some(text))
             }
             // Only a gateway that writes (tokens or Gaia) loads the signing key.
             None if self.writable || self.gaia => {

@@ -1,14 +1,16 @@
-//! `mirra zonefile [--origin NAME] [-o FILE]`: the zone file readers need, from the config.
+//! `mirra zonefile [--origin NAME] [-o FILE]`: the zone file readers need, from the
+//! config; `mirra zonefile check FILE|-` is in `zonefile_check.rs`.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, Subcommand};
 use mirra_driver_api::Key;
 
 use super::context::Globals;
+use super::zonefile_check::ZonefileCheckCmd;
 use crate::replica::Replica;
 use crate::store::Store;
 use crate::zonefile::{quote_string, uri_owner_for_scheme, ZoneFile};
@@ -17,9 +19,12 @@ use crate::zonefile::{quote_string, uri_owner_for_scheme, ZoneFile};
 const PROBE_KEY: &str = "mirra-zonefile-probe";
 
 /// Write a zone file: the owner's public key and a URI record per provider with a
-/// public URL, with the priority and weight from the config.
+/// public URL, with the priority and weight from the config; or check one.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ZonefileCmd {
+    #[command(subcommand)]
+    check: Option<ZonefileSubcommand>,
     /// The zone's name, written as `$ORIGIN` (e.g. `alice.id`) [default: none, record
     /// names stay relative as in Blockstack's files].
     #[arg(long, value_name = "NAME")]
@@ -32,9 +37,19 @@ pub struct ZonefileCmd {
     output: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+enum ZonefileSubcommand {
+    /// Parse a zone file and list its records in the order readers try them, with the
+    /// driver each scheme maps to; no network.
+    Check(ZonefileCheckCmd),
+}
+
 impl ZonefileCmd {
     /// Opens every provider, asks each for its public URL and writes the zone file.
     pub async fn run(self, globals: &Globals) -> anyhow::Result<u8> {
+        if let Some(ZonefileSubcommand::Check(check)) = self.check {
+            return check.run().await;
+        }
         let store = globals.open_store(None)?;
         let text = zone_text(&store, self.origin.as_deref(), self.ttl).await?;
         match self.output.as_deref() {

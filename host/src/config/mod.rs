@@ -13,6 +13,7 @@ mod gaia;
 mod paths;
 mod redact;
 mod s3;
+mod show;
 mod values;
 
 use std::fmt;
@@ -28,6 +29,7 @@ pub use file_safety::write_private;
 pub use gaia::{check_read_url_prefix, GaiaConfig, DEFAULT_GAIA_MAX_UPLOAD_MB};
 pub use paths::{default_config_path, default_data_dir, default_state_dir, expand_tilde, home_dir};
 pub use s3::{S3Config, S3Credential};
+pub use show::effective_toml;
 pub use values::{format_duration, format_size, parse_duration, parse_size, WriteQuorum};
 
 /// Default chunk size for manifests: 4 MiB.

@@ -23,7 +23,7 @@ const SENSITIVE: &[&str] = &[
 ];
 
 /// What a hidden value prints as.
-const HIDDEN: &str = "<redacted>";
+pub(crate) const HIDDEN: &str = "<redacted>";
 
 /// Whether a config key's value must not be shown.
 pub(crate) fn is_sensitive(key: &str) -> bool {

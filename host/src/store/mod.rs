@@ -28,8 +28,9 @@ use secp256k1::PublicKey;
 use crate::config::{WriteQuorum, DEFAULT_HEDGE_AFTER, MIN_HEDGE_AFTER};
 use crate::identity::Identity;
 use crate::manifest::ManifestBody;
+use crate::provider_order::{rfc7553_order_random, Rank};
 use crate::replica::Replica;
-use crate::state::{RepairJournal, VersionsSeen};
+use crate::state::{RepairJournal, StateError, VersionsSeen};
 use crate::write_lock::{WriteLock, WriteLockError, WriteLocks};
 
 pub use errors::{Failures, ProviderFailure, StoreError};
@@ -109,7 +110,31 @@ impl Store {
         }
     }
 
-    /// The providers, in the order reads try them.
+    /// A store that cannot sign, over `replicas` (opened from a zone file, with no
+    /// config): it verifies against `signer` under the default policy, keeping this
+    /// host's record of versions seen in `state_dir`.
+    ///
+    /// # Errors
+    /// The state directory's records cannot be opened.
+    pub fn read_only(
+        replicas: Vec<Replica>,
+        signer: PublicKey,
+        state_dir: &std::path::Path,
+    ) -> Result<Self, StateError> {
+        let policy = crate::config::Policy::default();
+        Ok(Self::new(StoreParts {
+            replicas,
+            signer,
+            identity: None,
+            versions: VersionsSeen::open(state_dir)?,
+            journal: RepairJournal::open(state_dir)?,
+            quorum: policy.write_quorum,
+            chunk_size: policy.chunk_size,
+            hedge_after: policy.hedge_after,
+        }))
+    }
+
+    /// The providers, in priority order.
     pub fn replicas(&self) -> &[Replica] {
         &self.replicas
     }
@@ -119,19 +144,23 @@ impl Store {
         &self.signer
     }
 
-    /// Provider indices in the order reads should try them: by priority, then providers
-    /// whose breaker is closed, then by recent latency.
+    /// Provider indices in the order reads should try them: by priority, weighted random
+    /// among equal priorities (RFC 7553, [`crate::provider_order`]), and within a
+    /// priority the providers whose breaker is closed first.
     pub(crate) fn read_order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.replicas.len()).collect();
-        order.sort_by(|&a, &b| {
-            let rank = |i: usize| {
-                let r = &self.replicas[i];
-                (r.settings().priority, r.health_record().is_open())
-            };
-            let latency = |i: usize| self.replicas[i].health_record().ewma().unwrap_or(0.0);
-            rank(a)
-                .cmp(&rank(b))
-                .then(latency(a).total_cmp(&latency(b)))
+        let ranks: Vec<Rank> = self
+            .replicas
+            .iter()
+            .map(|r| Rank {
+                priority: r.settings().priority,
+                weight: r.settings().weight,
+            })
+            .collect();
+        let mut order = rfc7553_order_random(&ranks);
+        // Stable: the weighted order stands among providers of equal health.
+        order.sort_by_key(|&i| {
+            let r = &self.replicas[i];
+            (r.settings().priority, r.health_record().is_open())
         });
         order
     }
