@@ -6,7 +6,7 @@
 //! provider is down.
 
 use crate::gateway::responses::is_missing;
-use crate::store::{ManifestProblem, ProviderFailure, StoreError};
+use crate::store::{Failures, StoreError};
 
 /// Whether `err`, from reading a key over `providers` providers whose writes commit on
 /// `required_writes`, proves the key has no live version.
@@ -14,42 +14,38 @@ pub fn proves_absent(err: &StoreError, providers: usize, required_writes: usize)
     match err {
         _ if is_missing(err) => true,
         StoreError::NoValidCopy { failures, .. } => {
-            absent_on_enough(&failures.0, providers, required_writes)
+            absent_on_enough(failures, providers, required_writes)
         }
         _ => false,
     }
 }
 
-fn absent_on_enough(
-    failures: &[ProviderFailure],
-    providers: usize,
-    required_writes: usize,
-) -> bool {
-    let missing = ManifestProblem::Missing.to_string();
-    let absent = failures.iter().filter(|f| f.reason == missing).count();
-    absent > providers.saturating_sub(required_writes.max(1))
+fn absent_on_enough(failures: &Failures, providers: usize, required_writes: usize) -> bool {
+    failures.missing_count() > providers.saturating_sub(required_writes.max(1))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Verdict;
 
-    fn failures(reasons: &[&str]) -> Vec<ProviderFailure> {
-        reasons
-            .iter()
-            .enumerate()
-            .map(|(i, reason)| ProviderFailure {
-                provider: format!("p{i}"),
-                reason: (*reason).to_owned(),
-            })
-            .collect()
+    fn failures(missing: usize, unavailable: usize) -> Failures {
+        let mut failures = Failures::default();
+        for i in 0..missing + unavailable {
+            let verdict = if i < missing {
+                Verdict::Missing
+            } else {
+                Verdict::Unreachable("unavailable".into())
+            };
+            failures.add(&format!("p{i}"), verdict);
+        }
+        failures
     }
 
     #[test]
     fn absence_needs_more_answers_than_a_write_can_miss() {
-        let missing = ManifestProblem::Missing.to_string();
-        let two_missing = failures(&[&missing, &missing, "unavailable"]);
-        let one_missing = failures(&[&missing, "unavailable", "unavailable"]);
+        let two_missing = failures(2, 1);
+        let one_missing = failures(1, 2);
         // Three providers, quorum 2: a committed write is on two of them, so two
         // "missing" answers prove absence and one does not.
         assert!(absent_on_enough(&two_missing, 3, 2));

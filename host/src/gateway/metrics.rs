@@ -246,7 +246,7 @@ mod tests {
             hedged: 1,
             provider_errors: vec![ProviderFailure {
                 provider: "a\"b".into(),
-                reason: "corrupt".into(),
+                verdict: crate::store::Verdict::Corrupt("chunk 0 corrupt".into()),
             }],
             ..RangeReport::default()
         });

@@ -5,7 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::store::{ProviderFailure, StoreError};
+use crate::store::{ProviderFailure, StoreError, Verdict};
 
 /// The JSON body of every error response.
 #[derive(Debug, Serialize)]
@@ -14,7 +14,24 @@ pub(crate) struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) key: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(crate) failures: Vec<ProviderFailure>,
+    pub(crate) failures: Vec<PublicFailure>,
+}
+
+/// What a client may know of one provider's failure: its name and the class of its
+/// verdict, never its paths, endpoints or error text.
+#[derive(Debug, Serialize)]
+pub(crate) struct PublicFailure {
+    provider: String,
+    reason: &'static str,
+}
+
+impl From<ProviderFailure> for PublicFailure {
+    fn from(failure: ProviderFailure) -> Self {
+        Self {
+            reason: verdict_class(&failure.verdict),
+            provider: failure.provider,
+        }
+    }
 }
 
 /// A JSON error response.
@@ -68,7 +85,7 @@ pub(crate) fn store_error(err: StoreError) -> Response {
             (StatusCode::BAD_REQUEST, None, Vec::new())
         }
         StoreError::Deleted { key, .. } => (StatusCode::NOT_FOUND, Some(key), Vec::new()),
-        StoreError::NoValidCopy { key, failures } if all_missing(&failures.0) => {
+        StoreError::NoValidCopy { key, failures } if failures.all_missing() => {
             (StatusCode::NOT_FOUND, Some(key), failures.0)
         }
         // Some provider may hold the object but could not show a valid copy: the honest
@@ -94,13 +111,7 @@ pub(crate) fn store_error(err: StoreError) -> Response {
         StoreError::Input(_) => (StatusCode::BAD_REQUEST, None, Vec::new()),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, None, Vec::new()),
     };
-    let failures: Vec<ProviderFailure> = failures
-        .into_iter()
-        .map(|f| ProviderFailure {
-            reason: reason_class(&f.reason).to_owned(),
-            provider: f.provider,
-        })
-        .collect();
+    let failures: Vec<PublicFailure> = failures.into_iter().map(PublicFailure::from).collect();
     let message = if status.is_server_error() {
         tracing::warn!("{detail}");
         public
@@ -128,18 +139,20 @@ pub(crate) fn store_error(err: StoreError) -> Response {
     response
 }
 
-/// The class of a provider failure, from the reasons the store gives: what a client
-/// may know about a provider without learning its paths, endpoints or errors.
-pub(crate) fn reason_class(reason: &str) -> &'static str {
-    let missing = crate::store::ManifestProblem::Missing.to_string();
-    if reason == missing || reason.contains("not found") {
-        "missing"
-    } else if reason.starts_with("stale") {
-        "stale"
-    } else if reason.starts_with("invalid manifest")
-        || reason.contains("corrupt")
-        || reason.contains(" short: ")
-    {
+/// The class of a provider's verdict a client may see.
+fn verdict_class(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Missing => "missing",
+        Verdict::Stale(_) => "stale",
+        Verdict::Corrupt(_) | Verdict::BadSignature(_) => "corrupt",
+        Verdict::Unreachable(_) | Verdict::Ok | Verdict::Deleted => "unavailable",
+    }
+}
+
+/// The class of a provider's last error in its health record, which keeps words only:
+/// an answer that failed verification (`record_bad_answer`) or a failed call.
+pub(crate) fn health_class(last_error: &str) -> &'static str {
+    if last_error.starts_with("invalid manifest") || last_error.contains("corrupt") {
         "corrupt"
     } else {
         "unavailable"
@@ -151,16 +164,11 @@ pub(crate) fn reason_class(reason: &str) -> &'static str {
 pub(crate) fn is_missing(err: &StoreError) -> bool {
     match err {
         StoreError::Deleted { .. } => true,
-        StoreError::NoValidCopy { failures, .. } => all_missing(&failures.0),
+        // Only when every provider answered that it has no manifest for the key can
+        // the key be said not to exist.
+        StoreError::NoValidCopy { failures, .. } => failures.all_missing(),
         _ => false,
     }
-}
-
-/// Whether every provider answered that it has no manifest for the key: the only case
-/// in which the key can be said not to exist.
-fn all_missing(failures: &[ProviderFailure]) -> bool {
-    let missing = crate::store::ManifestProblem::Missing.to_string();
-    !failures.is_empty() && failures.iter().all(|f| f.reason == missing)
 }
 
 /// Whether reading the request body failed because it passed the size limit.
@@ -185,15 +193,20 @@ mod tests {
         let mut failures = Failures::default();
         failures.add(
             "a",
-            "chunk 0: /srv/mirra/a/obj: Permission denied (os error 13)",
+            Verdict::Unreachable(
+                "chunk 0: /srv/mirra/a/obj: Permission denied (os error 13)".into(),
+            ),
         );
-        failures.add("b", "chunk 0 corrupt");
+        failures.add("b", Verdict::Corrupt("chunk 0 corrupt".into()));
         failures.add(
             "c",
-            "invalid manifest: manifest for \"k\" is not valid JSON",
+            Verdict::BadSignature("manifest for \"k\" is not valid JSON".into()),
         );
-        failures.add("d", "not found");
-        failures.add("e", "http://user:secret@127.0.0.1:9/x: connection refused");
+        failures.add("d", Verdict::Missing);
+        failures.add(
+            "e",
+            Verdict::Unreachable("http://user:secret@127.0.0.1:9/x: connection refused".into()),
+        );
         let response = store_error(StoreError::NoValidCopy {
             key: "k".into(),
             failures,
@@ -217,12 +230,22 @@ mod tests {
     }
 
     #[test]
-    fn classes_cover_the_store_reasons() {
-        assert_eq!(reason_class("chunk 3 short: 10 of 20 bytes"), "corrupt");
+    fn classes_follow_the_verdict_not_the_words() {
+        // Words that once decided the class ("not found", "corrupt") no longer do.
         assert_eq!(
-            reason_class("stale: version 1 is older than version 2 already seen"),
+            verdict_class(&Verdict::Corrupt("chunk 3: not found".into())),
+            "corrupt"
+        );
+        assert_eq!(
+            verdict_class(&Verdict::Stale("version 1 < 2".into())),
             "stale"
         );
-        assert_eq!(reason_class("timed out after 30s"), "unavailable");
+        assert_eq!(
+            verdict_class(&Verdict::Unreachable("x corrupt".into())),
+            "unavailable"
+        );
+        assert_eq!(verdict_class(&Verdict::Missing), "missing");
+        assert_eq!(health_class("invalid manifest: bad signature"), "corrupt");
+        assert_eq!(health_class("timed out after 30s"), "unavailable");
     }
 }

@@ -15,7 +15,7 @@ use mirra_driver_api::Key;
 use percent_encoding::percent_decode_str;
 
 use super::range::{if_range_holds, none_match, parse_range, RangeRequest};
-use super::responses::{error, reason_class, store_error};
+use super::responses::{error, health_class, store_error};
 use super::token::{self, TokenError};
 use super::{body, preconditions, Gateway};
 use crate::health::BreakerState;
@@ -75,7 +75,7 @@ async fn health(State(gateway): State<Shared>) -> Response {
             let mut row = serde_json::json!({ "name": r.name(), "breaker": snapshot.breaker });
             // Why it is failing, as a class: the error text itself is for the log.
             if let (true, Some(error)) = (snapshot.consecutive_failures > 0, &snapshot.last_error) {
-                row["failing"] = reason_class(error).into();
+                row["failing"] = health_class(error).into();
             }
             row
         })

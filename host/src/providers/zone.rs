@@ -174,12 +174,12 @@ pub fn mark_outcomes(records: &mut [RecordReport], failures: &Failures, succeede
     {
         if let Some(failure) = failures.0.iter().find(|f| f.provider == record.name) {
             // Refused at connect time (after DNS or a redirect): never reached.
-            record.status = if failure.reason.contains(REFUSAL_MARK) {
+            record.status = if failure.reason().contains(REFUSAL_MARK) {
                 RecordStatus::Skipped
             } else {
                 RecordStatus::Failed
             };
-            record.reason = Some(failure.reason.clone());
+            record.reason = Some(failure.reason().to_owned());
         } else if succeeded && !used {
             record.status = RecordStatus::Used;
             used = true;
@@ -190,6 +190,7 @@ pub fn mark_outcomes(records: &mut [RecordReport], failures: &Failures, succeede
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Verdict;
 
     fn zone(text: &str) -> ZoneFile {
         ZoneFile::parse(text.as_bytes()).unwrap()
@@ -214,13 +215,16 @@ mod tests {
             record("e", RecordStatus::NotNeeded),
         ];
         let mut failures = Failures::default();
-        failures.add("b", "manifest missing");
-        failures.add("c", format!("connect: {REFUSAL_MARK}: loopback"));
+        failures.add("b", Verdict::Missing);
+        failures.add(
+            "c",
+            Verdict::Unreachable(format!("connect: {REFUSAL_MARK}: loopback")),
+        );
         mark_outcomes(&mut records, &failures, true);
         let statuses: Vec<_> = records.iter().map(|r| r.status).collect();
         use RecordStatus::*;
         assert_eq!(statuses, [Skipped, Failed, Skipped, Used, NotNeeded]);
-        assert_eq!(records[1].reason.as_deref(), Some("manifest missing"));
+        assert_eq!(records[1].reason.as_deref(), Some("not found"));
         let json = serde_json::to_value(&records[4]).unwrap();
         assert_eq!(json["status"], "not needed");
     }

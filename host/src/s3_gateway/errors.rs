@@ -2,7 +2,7 @@
 
 use s3s::{s3_error, S3Error};
 
-use crate::store::{ManifestProblem, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The S3 error for a failed store operation on an object.
 ///
@@ -12,7 +12,7 @@ use crate::store::{ManifestProblem, Store, StoreError};
 pub(crate) fn from_store(err: StoreError) -> S3Error {
     match err {
         StoreError::Deleted { .. } => s3_error!(NoSuchKey),
-        StoreError::NoValidCopy { ref failures, .. } if all_missing(failures) => {
+        StoreError::NoValidCopy { ref failures, .. } if failures.all_missing() => {
             s3_error!(NoSuchKey)
         }
         StoreError::NoValidCopy { .. }
@@ -44,12 +44,6 @@ pub(crate) fn from_store(err: StoreError) -> S3Error {
     }
 }
 
-/// Whether every provider simply has no manifest for the key.
-fn all_missing(failures: &crate::store::Failures) -> bool {
-    let missing = ManifestProblem::Missing.to_string();
-    !failures.0.is_empty() && failures.0.iter().all(|f| f.reason == missing)
-}
-
 /// Whether `err` proves the key has no committed version although some providers did
 /// not answer: every committed write reached the write quorum, so at most `providers -
 /// quorum` providers can lack it, and more providers than that answered "no such key".
@@ -59,8 +53,7 @@ pub(crate) fn provably_absent(store: &Store, err: &StoreError) -> bool {
     let StoreError::NoValidCopy { failures, .. } = err else {
         return false;
     };
-    let missing = ManifestProblem::Missing.to_string();
-    let said_missing = failures.0.iter().filter(|f| f.reason == missing).count();
+    let said_missing = failures.missing_count();
     let providers = store.replicas().len();
     said_missing > providers.saturating_sub(store.quorum_needed())
 }

@@ -7,11 +7,11 @@
 use std::collections::VecDeque;
 
 use futures::stream::{FuturesOrdered, StreamExt};
-use mirra_driver_api::{DriverError, Key};
+use mirra_driver_api::{DriverError, ErrorKind, Key};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::hedge::{self, Failed};
-use super::{Failures, ProviderFailure, Store, StoreError};
+use super::{Failures, ProviderFailure, Store, StoreError, Verdict};
 use crate::manifest::Manifest;
 
 /// Bytes of chunks a read fetches ahead of the one it is writing out.
@@ -130,6 +130,19 @@ impl std::fmt::Display for ChunkProblem {
     }
 }
 
+/// A chunk that is short, corrupt or gone while its manifest is there is a corrupt
+/// copy; a provider that failed the read did not answer.
+impl From<&ChunkProblem> for Verdict {
+    fn from(problem: &ChunkProblem) -> Self {
+        match problem {
+            ChunkProblem::Driver { error, .. } if error.kind != ErrorKind::NotFound => {
+                Self::Unreachable(problem.to_string())
+            }
+            _ => Self::Corrupt(problem.to_string()),
+        }
+    }
+}
+
 /// One chunk: what its race ended with, and how many chunk-sized buffers it held.
 struct Fetched {
     data: Option<Vec<u8>>,
@@ -225,7 +238,7 @@ impl Store {
                 tracing::warn!(provider, key = %read.key, reason = %f.error, "provider failed a chunk; trying the next");
                 ProviderFailure {
                     provider: provider.to_owned(),
-                    reason: f.error.to_string(),
+                    verdict: Verdict::from(&f.error),
                 }
             });
             let Some(data) = fetched.data else {

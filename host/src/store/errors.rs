@@ -2,20 +2,45 @@
 
 use std::fmt;
 
+use super::Verdict;
 use crate::user_key::UserKeyError;
 
-/// One provider's failure, e.g. `b: chunk 3 corrupt`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One provider's failure, e.g. `b: chunk 3 corrupt`: the same verdicts `stat` and
+/// `verify` give, so front doors decide by the verdict, never by the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderFailure {
     /// The provider's name.
     pub provider: String,
-    /// What went wrong there.
-    pub reason: String,
+    /// What the provider's answer was judged to be.
+    pub verdict: Verdict,
+}
+
+impl ProviderFailure {
+    /// What went wrong there, in words.
+    pub fn reason(&self) -> &str {
+        match &self.verdict {
+            // The words a missing manifest has always had.
+            Verdict::Missing => "not found",
+            verdict => verdict.detail().unwrap_or_else(|| verdict.label()),
+        }
+    }
 }
 
 impl fmt::Display for ProviderFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.provider, self.reason)
+        write!(f, "{}: {}", self.provider, self.reason())
+    }
+}
+
+/// `{"provider": "b", "verdict": "corrupt", "reason": "chunk 3 corrupt"}`.
+impl serde::Serialize for ProviderFailure {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut row = serializer.serialize_struct("ProviderFailure", 3)?;
+        row.serialize_field("provider", &self.provider)?;
+        row.serialize_field("verdict", self.verdict.label())?;
+        row.serialize_field("reason", self.reason())?;
+        row.end()
     }
 }
 
@@ -25,15 +50,28 @@ impl fmt::Display for ProviderFailure {
 pub struct Failures(pub Vec<ProviderFailure>);
 
 impl Failures {
-    /// Records `reason` for `provider` unless it already has one (the first cause is
+    /// Records `verdict` for `provider` unless it already has one (the first cause is
     /// usually the telling one).
-    pub fn add(&mut self, provider: &str, reason: impl fmt::Display) {
+    pub fn add(&mut self, provider: &str, verdict: Verdict) {
         if !self.0.iter().any(|f| f.provider == provider) {
             self.0.push(ProviderFailure {
                 provider: provider.to_owned(),
-                reason: reason.to_string(),
+                verdict,
             });
         }
+    }
+
+    /// Whether every provider was asked and answered that it has no such key.
+    pub fn all_missing(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|f| f.verdict == Verdict::Missing)
+    }
+
+    /// How many providers answered that they have no such key.
+    pub fn missing_count(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|f| f.verdict == Verdict::Missing)
+            .count()
     }
 
     /// Whether `provider` has failed.
@@ -157,9 +195,19 @@ mod tests {
     fn failures_name_each_provider_or_say_that_none_was_asked() {
         let mut failures = Failures::default();
         assert_eq!(failures.to_string(), "no provider was asked");
-        failures.add("a", "chunk 0 corrupt");
-        failures.add("b", "not found");
-        failures.add("a", "a later, less telling reason");
+        failures.add("a", Verdict::Corrupt("chunk 0 corrupt".into()));
+        failures.add("b", Verdict::Missing);
+        failures.add(
+            "a",
+            Verdict::Unreachable("a later, less telling reason".into()),
+        );
         assert_eq!(failures.to_string(), "a: chunk 0 corrupt; b: not found");
+        assert!(!failures.all_missing());
+        assert_eq!(failures.missing_count(), 1);
+        let json = serde_json::to_value(&failures).unwrap();
+        assert_eq!(
+            json[0],
+            serde_json::json!({"provider": "a", "verdict": "corrupt", "reason": "chunk 0 corrupt"})
+        );
     }
 }

@@ -63,7 +63,7 @@ impl Store {
         // Providers that failed before the first chunk count as skipped too.
         let chunk_failures = std::mem::replace(&mut report.skipped, manifest_failures);
         for failure in chunk_failures.0 {
-            report.skipped.add(&failure.provider, failure.reason);
+            report.skipped.add(&failure.provider, failure.verdict);
         }
         Ok(report)
     }
@@ -122,7 +122,7 @@ impl Store {
 pub(crate) fn deduplicated(failures: impl IntoIterator<Item = super::ProviderFailure>) -> Failures {
     let mut deduplicated = Failures::default();
     for failure in failures {
-        deduplicated.add(&failure.provider, failure.reason);
+        deduplicated.add(&failure.provider, failure.verdict);
     }
     deduplicated
 }

@@ -118,7 +118,10 @@ impl Store {
         let mut failures = super::Failures::default();
         // Named, so "nothing could be listed" says why for each provider.
         for replica in self.replicas.iter().filter(|r| !r.can(Capabilities::LIST)) {
-            failures.add(replica.name(), "its driver does not declare list");
+            failures.add(
+                replica.name(),
+                Verdict::Unreachable("its driver does not declare list".into()),
+            );
         }
         let mut answered = 0;
         for (replica, page) in listable.iter().zip(pages) {
@@ -132,7 +135,7 @@ impl Store {
                             .filter_map(|k| Key::parse(k).ok()),
                     );
                 }
-                Err(e) => failures.add(replica.name(), e),
+                Err(e) => failures.add(replica.name(), Verdict::Unreachable(e.to_string())),
             }
         }
         if answered == 0 {

@@ -11,7 +11,7 @@ use mirra_driver_api::{DriverError, ErrorKind, Key};
 
 use super::attempt::{Attempt, WriteProblem};
 use super::hedge;
-use super::{Failures, Store, StoreError};
+use super::{Failures, Store, StoreError, Verdict};
 use crate::manifest::{manifest_key, Manifest, MAX_MANIFEST_BYTES};
 use crate::replica::Replica;
 
@@ -132,14 +132,14 @@ impl Store {
         let mut consider = |index: usize, fetched: Result<Manifest, ManifestProblem>| {
             let name = self.replicas[index].name();
             match fetched {
-                Err(problem) => failures.add(name, problem),
+                Err(problem) => failures.add(name, problem.into()),
                 Ok(m) if seen.is_some_and(|s| m.body.version < s) => failures.add(
                     name,
-                    format!(
+                    Verdict::Stale(format!(
                         "stale: version {} is older than version {} already seen (rollback refused)",
                         m.body.version,
                         seen.unwrap_or_default()
-                    ),
+                    )),
                 ),
                 Ok(m) => {
                     if best.as_ref().is_none_or(|(b, _)| m.outranks(b)) {

@@ -36,7 +36,6 @@ use crate::write_lock::{WriteLock, WriteLockError, WriteLocks};
 pub use errors::{Failures, ProviderFailure, StoreError};
 pub use get::{GetOptions, GetReport};
 pub use listing::{KeySummary, ProviderStatus};
-pub(crate) use manifests::ManifestProblem;
 pub use put::{ProviderOutcome, PutOptions, PutReport, WriteCondition};
 pub use range::{ObjectHead, RangeReport};
 pub use repair::{RepairAction, RepairReport};

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::attempt::{Attempt, WriteProblem};
 use super::versions::AfterCommit;
-use super::{Failures, Store, StoreError};
+use super::{Failures, Store, StoreError, Verdict};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
 use crate::replica::{Replica, ReplicaWriter};
 
@@ -278,10 +278,11 @@ impl Store {
             let provider = replica.name();
             match &attempt.result {
                 Err(problem) => {
-                    failures.add(provider, problem);
+                    let verdict = Verdict::Unreachable(problem.to_string());
                     if replica.settings().required {
-                        required_failed.add(provider, problem);
+                        required_failed.add(provider, verdict.clone());
                     }
+                    failures.add(provider, verdict);
                     self.journal
                         .add(provider, key.as_str())
                         .map_err(|e| StoreError::State(e.to_string()))?;

@@ -359,7 +359,7 @@ mod tests {
         assert!(report
             .provider_errors
             .iter()
-            .all(|e| e.provider == "bad" && e.reason.contains("corrupt")));
+            .all(|e| e.provider == "bad" && e.reason().contains("corrupt")));
     }
 
     #[tokio::test]

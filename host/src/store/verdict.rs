@@ -21,7 +21,7 @@ pub enum Verdict {
     Corrupt(String),
     /// The manifest is malformed or not validly signed by the owner.
     BadSignature(String),
-    /// The provider did not answer.
+    /// The provider did not answer, or failed the call.
     Unreachable(String),
 }
 

@@ -249,7 +249,10 @@ async fn write_verified(
         .skipped
         .0
         .into_iter()
-        .map(|f| (f.provider, f.reason))
+        .map(|f| {
+            let reason = f.reason().to_owned();
+            (f.provider, reason)
+        })
         .collect())
 }
 

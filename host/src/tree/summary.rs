@@ -120,7 +120,7 @@ impl Tallies {
         let Some(failures) = failures else { return };
         for name in self.order.clone() {
             match failures.0.iter().find(|f| f.provider == name) {
-                Some(f) => self.failed(&name, &f.reason),
+                Some(f) => self.failed(&name, f.reason()),
                 None if matches!(error, StoreError::QuorumNotMet { .. }) => self.ok(&name),
                 None => {}
             }
