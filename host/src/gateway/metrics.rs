@@ -16,7 +16,7 @@ use crate::store::{ProviderFailure, RangeReport};
 /// Everything the gateway counts.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     provider_errors: Mutex<BTreeMap<String, u64>>,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
@@ -33,7 +33,7 @@ impl Metrics {
     /// grown without bound by inventing methods.
     pub fn request(&self, method: &str, status: u16) {
         *lock(&self.requests)
-            .entry((method_label(method).to_owned(), status))
+            .entry((method_label(method), status))
             .or_default() += 1;
     }
 
