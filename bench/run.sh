@@ -1,6 +1,8 @@
 #!/bin/sh
 # mirra's benchmarks (issue #8): builds release, installs the peers if missing, runs
-# B1–B7 paired and interleaved, prints the table and rewrites docs/benchmarks.md.
+# B1–B9 paired and interleaved, prints the table and rewrites docs/benchmarks.md.
+# B8 (4 KiB GETs, 64 connections: mirra serve vs nginx, under wrk) and B9 (1,000 × 1 KiB
+# gateway PUTs, 16 clients) run the gateway with its cache on and with --cache-fresh 0.
 #
 #   bench/run.sh            full mode: 1 GiB / 4 GiB inputs, 10,000 small files, 5 runs
 #   bench/run.sh --quick    small inputs, 3 runs (a check that everything works)
@@ -52,6 +54,9 @@ fi
 need rclone rclone
 need openssl openssl
 need findmnt util-linux
+need wrk wrk
+need nginx nginx
+need setpriv util-linux
 [ -x /usr/bin/time ] || need /usr/bin/time time
 
 echo "building release ..." >&2

@@ -1,12 +1,16 @@
 //! mirra's benchmarks (issue #8): mirra against the hardware's own limit (`cp`, `cat`,
 //! `openssl dgst -sha256`) and against `rclone`, paired and interleaved, as ratios.
 //!
+//! B8 and B9 (issue 18) put `mirra serve` against nginx under `wrk` and under 16 PUT
+//! clients.
+//!
 //! `bench/run.sh` builds everything and calls this binary; it writes the table to stdout
 //! and rewrites `docs/benchmarks.md`. The CLI-shaped rows (B1–B3, B6, B7) run the real
 //! `mirra` binary as a user would; B4 and B5 need the library (a store with a dead first
 //! provider; a driver loaded from its `.so` beside the same driver linked in).
 
 mod ffi;
+mod gateway;
 mod latency;
 mod measure;
 mod report;
@@ -294,6 +298,8 @@ fn run(args: Args) -> io::Result<()> {
     step("B5", &|b| ffi::b5(b), &mut bench)?;
     step("B6", &|b| workloads::b6(b), &mut bench)?;
     step("B7", &|b| workloads::b7(b), &mut bench)?;
+    step("B8", &|b| gateway::b8(b), &mut bench)?;
+    step("B9", &|b| gateway::b9(b), &mut bench)?;
     let elapsed = started.elapsed();
     let table = report::table(&bench.rows);
     println!("{table}");

@@ -1,5 +1,6 @@
 //! `mirra serve [--listen ADDR] [--writable] [--zonefile FILE|URL] [--gaia
-//! [--read-url-prefix URL]] [--s3]`: the HTTP gateway, or with `--s3` the S3 endpoint.
+//! [--read-url-prefix URL]] [--s3] [--cache-fresh SECONDS] [--cache-size SIZE]`: the HTTP
+//! gateway, or with `--s3` the S3 endpoint.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use clap::Args;
 
 use super::context::Globals;
 use crate::config::{parse_duration, parse_size};
-use crate::gateway::{default_budget_bytes, Gateway, GatewayOptions};
+use crate::gateway::{default_budget_bytes, CachePolicy, Gateway, GatewayOptions};
 
 /// Serve objects over plain HTTP: GET/HEAD with Range and ETag, read from whichever
 /// provider answers and verified chunk by chunk; PUT/DELETE with `--writable` and a
@@ -70,6 +71,21 @@ pub struct ServeCmd {
     /// `[s3]` section (see docs/s3.md).
     #[arg(long, conflicts_with_all = ["zonefile", "writable"])]
     s3: bool,
+    /// How long a verified manifest or small object may be answered from memory before
+    /// the providers are asked again: seconds ("1") or a duration ("500ms"); 0 turns
+    /// the cache off. Writes through this gateway are seen at once regardless.
+    #[arg(long, default_value = "1", value_parser = parse_freshness, value_name = "SECONDS")]
+    cache_fresh: Duration,
+    /// Bytes of manifests and objects the cache holds at most; 0 turns it off.
+    #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
+    cache_size: u64,
+    /// Entries the cache holds at most; 0 turns it off.
+    #[arg(long, default_value_t = CachePolicy::DEFAULT_MAX_ENTRIES, value_name = "N")]
+    cache_entries: usize,
+    /// Objects up to this size are answered from memory; larger ones stream from the
+    /// providers (only their manifest is cached).
+    #[arg(long, default_value = "256KiB", value_parser = parse_size, value_name = "SIZE")]
+    cache_object_max: u64,
     /// On SIGINT/SIGTERM, how long requests in flight may take to finish.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     shutdown_grace: Duration,
@@ -118,6 +134,12 @@ impl ServeCmd {
             shutdown_grace: self.shutdown_grace,
             memory_budget_bytes: self.memory_budget.unwrap_or_else(default_budget_bytes),
             memory_wait: self.memory_wait,
+            cache: CachePolicy {
+                fresh: self.cache_fresh,
+                max_bytes: self.cache_size,
+                max_entries: self.cache_entries,
+                max_object_bytes: self.cache_object_max,
+            },
         };
         let hub = match self.gaia {
             true => {
@@ -183,6 +205,19 @@ impl ServeCmd {
     }
 }
 
+/// A freshness bound: bare seconds (`0`, `1`, `2.5`) or a duration with a unit.
+fn parse_freshness(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        Ok(_) => Err(format!(
+            "invalid freshness \"{text}\": give 0 to 86400 seconds"
+        )),
+        Err(_) => parse_duration(text),
+    }
+}
+
 /// Completes on the first SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -204,5 +239,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freshness_takes_seconds_or_a_duration() {
+        assert_eq!(parse_freshness("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_freshness("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_freshness("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_freshness("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["-1", "NaN", "inf", "1e9", "soon", ""] {
+            assert!(parse_freshness(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -59,7 +59,7 @@ impl Revocations {
                 return Ok(value);
             }
         }
-        let (value, _) = read_record(store, &key_of(address)?, self.required_writes).await?;
+        let (value, _) = read_record(store, &record_key(address)?, self.required_writes).await?;
         self.remember(address, value);
         Ok(value)
     }
@@ -76,7 +76,7 @@ impl Revocations {
         address: &str,
         timestamp: u64,
     ) -> Result<u64, StoreError> {
-        let key = key_of(address)?;
+        let key = record_key(address)?;
         let mut last_error = None;
         for _ in 0..RAISE_ATTEMPTS {
             let (current, version) = read_record(store, &key, self.required_writes).await?;
@@ -118,7 +118,8 @@ impl Revocations {
     }
 }
 
-fn key_of(address: &str) -> Result<Key, StoreError> {
+/// The key of `address`'s revocation record.
+pub(crate) fn record_key(address: &str) -> Result<Key, StoreError> {
     Ok(crate::user_key::parse_user_key(&format!(
         "{PREFIX}{address}"
     ))?)

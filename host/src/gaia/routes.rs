@@ -184,11 +184,10 @@ async fn store(State(gateway): State<Shared>, request: Request) -> Reply {
         fail_if_busy: true,
         ..PutOptions::default()
     };
-    let report = gateway
-        .store()
-        .put_with(&key, input, &options)
-        .await
-        .map_err(GaiaError::from_store)?;
+    let report = gateway.store().put_with(&key, input, &options).await;
+    // Whatever the outcome, a new version may have landed: the next read asks again.
+    gateway.forget_cached(&key);
+    let report = report.map_err(GaiaError::from_store)?;
     let reply = serde_json::json!({ "publicURL": public_url, "etag": etag_of(&report.sha256) });
     Ok(json(StatusCode::ACCEPTED, &reply))
 }
@@ -215,11 +214,12 @@ async fn remove(State(gateway): State<Shared>, request: Request) -> Reply {
         return Err(GaiaError::from_store(e));
     }
     // Gaia's delete is unconditional: a write racing it may be deleted, as on Gaia.
-    gateway
+    let removed = gateway
         .store()
         .remove_with(&key, &WriteCondition::Always, true)
-        .await
-        .map_err(GaiaError::from_store)?;
+        .await;
+    gateway.forget_cached(&key);
+    removed.map_err(GaiaError::from_store)?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -290,6 +290,7 @@ async fn list_files(
 async fn stat_entry(gateway: Shared, key: String, name: String) -> Option<serde_json::Value> {
     let key = crate::user_key::parse_user_key(&key).ok()?;
     let head = gateway.store().head(&key).await.ok()?;
+    gateway.observed(&key, &head);
     let content_type = match head.content_type() {
         "" => "application/octet-stream",
         text => text,
@@ -335,8 +336,12 @@ async fn revoke_all(
     let in_force = hub(&gateway)
         .revocations
         .raise(gateway.store(), &address, timestamp)
-        .await
-        .map_err(GaiaError::from_store)?;
+        .await;
+    // The record is an object too, readable through the gateway.
+    if let Ok(record) = super::revocations::record_key(&address) {
+        gateway.forget_cached(&record);
+    }
+    let in_force = in_force.map_err(GaiaError::from_store)?;
     tracing::info!(%address, oldest_valid = in_force, "revoke-all");
     Ok(json(
         StatusCode::ACCEPTED,

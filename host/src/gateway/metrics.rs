@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::cache::CacheStats;
 use crate::health::BreakerState;
 use crate::replica::Replica;
 use crate::store::{ProviderFailure, RangeReport};
@@ -15,7 +16,7 @@ use crate::store::{ProviderFailure, RangeReport};
 /// Everything the gateway counts.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     provider_errors: Mutex<BTreeMap<String, u64>>,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
@@ -32,7 +33,7 @@ impl Metrics {
     /// grown without bound by inventing methods.
     pub fn request(&self, method: &str, status: u16) {
         *lock(&self.requests)
-            .entry((method_label(method).to_owned(), status))
+            .entry((method_label(method), status))
             .or_default() += 1;
     }
 
@@ -79,8 +80,9 @@ impl Metrics {
         self.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text for these counters and `replicas`' breaker states.
-    pub fn render(&self, replicas: &[Replica]) -> String {
+    /// The Prometheus text for these counters, `replicas`' breaker states and, when
+    /// the gateway caches, the cache's figures.
+    pub fn render(&self, replicas: &[Replica], cache: Option<CacheStats>) -> String {
         let mut out = String::new();
         let name = family(
             &mut out,
@@ -195,7 +197,43 @@ impl Metrics {
                 );
             }
         }
+        if let Some(stats) = cache {
+            render_cache(&mut out, stats);
+        }
         out
+    }
+}
+
+fn render_cache(out: &mut String, stats: CacheStats) {
+    let gauges = [
+        (
+            "mirra_cache_entries",
+            "gauge",
+            "Verified reads held in the cache.",
+            stats.entries,
+        ),
+        (
+            "mirra_cache_bytes",
+            "gauge",
+            "Bytes of manifests and objects held in the cache.",
+            stats.bytes,
+        ),
+        (
+            "mirra_cache_hits_total",
+            "counter",
+            "Reads answered from the cache.",
+            stats.hits,
+        ),
+        (
+            "mirra_cache_misses_total",
+            "counter",
+            "Reads that asked the providers (nothing cached, or past the freshness bound).",
+            stats.misses,
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        let name = family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 
@@ -241,6 +279,12 @@ mod tests {
         metrics.request("GET", 200);
         metrics.request("PUT", 401);
         metrics.sent(10);
+        let cache = CacheStats {
+            entries: 3,
+            bytes: 4096,
+            hits: 7,
+            misses: 2,
+        };
         metrics.read(&RangeReport {
             failovers: 2,
             hedged: 1,
@@ -250,7 +294,11 @@ mod tests {
             }],
             ..RangeReport::default()
         });
-        let text = metrics.render(&[]);
+        let text = metrics.render(&[], Some(cache));
+        assert!(text.contains("mirra_cache_entries 3\n"), "{text}");
+        assert!(text.contains("mirra_cache_bytes 4096\n"));
+        assert!(text.contains("mirra_cache_hits_total 7\n"));
+        assert!(text.contains("mirra_cache_misses_total 2\n"));
         assert!(
             text.contains("mirra_http_requests_total{method=\"GET\",status=\"200\"} 2\n"),
             "{text}"
@@ -274,7 +322,7 @@ mod tests {
             metrics.request(&format!("M{i}"), 405);
         }
         metrics.request("GET", 200);
-        let text = metrics.render(&[]);
+        let text = metrics.render(&[], None);
         assert!(
             text.contains("method=\"other\",status=\"405\"} 1000\n"),
             "{text}"

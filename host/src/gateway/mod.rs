@@ -10,9 +10,11 @@
 
 pub(crate) mod body;
 mod budget;
+mod cache;
 mod metrics;
 mod preconditions;
 mod range;
+mod read;
 pub(crate) mod responses;
 mod routes;
 mod server;
@@ -26,6 +28,7 @@ use tokio::net::TcpListener;
 use crate::store::Store;
 
 pub use budget::default_budget_bytes;
+pub use cache::{CachePolicy, CacheStats};
 pub use metrics::Metrics;
 
 /// Limits and timeouts of the server.
@@ -49,6 +52,8 @@ pub struct GatewayOptions {
     pub memory_budget_bytes: u64,
     /// How long a read waits for room in the memory budget before it is answered 503.
     pub memory_wait: Duration,
+    /// The cache of verified manifests and small objects, and its freshness bound.
+    pub cache: CachePolicy,
 }
 
 impl Default for GatewayOptions {
@@ -64,6 +69,7 @@ impl Default for GatewayOptions {
             shutdown_grace: Duration::from_secs(30),
             memory_budget_bytes: default_budget_bytes(),
             memory_wait: Duration::from_secs(2),
+            cache: CachePolicy::default(),
         }
     }
 }
@@ -75,6 +81,7 @@ pub struct Gateway {
     options: GatewayOptions,
     metrics: Metrics,
     budget: budget::MemoryBudget,
+    cache: Option<cache::ObjectCache>,
     gaia: Option<std::sync::Arc<crate::gaia::Hub>>,
 }
 
@@ -82,12 +89,14 @@ impl Gateway {
     /// Serves `store`; `zonefile` is the text served at `/.well-known/mirra/zonefile`.
     pub fn new(store: Store, zonefile: Option<String>, options: GatewayOptions) -> Self {
         let budget = budget::MemoryBudget::new(options.memory_budget_bytes, options.memory_wait);
+        let cache = cache::ObjectCache::new(options.cache);
         Self {
             store,
             zonefile,
             options,
             metrics: Metrics::default(),
             budget,
+            cache,
             gaia: None,
         }
     }
@@ -107,6 +116,22 @@ impl Gateway {
     /// The Gaia hub, when serving one.
     pub(crate) fn gaia(&self) -> Option<&crate::gaia::Hub> {
         self.gaia.as_deref()
+    }
+
+    /// Drops what the cache holds for `key`: for every write or delete of it through
+    /// this process, whatever its outcome.
+    pub(crate) fn forget_cached(&self, key: &mirra_driver_api::Key) {
+        if let Some(cache) = &self.cache {
+            cache.forget(key);
+        }
+    }
+
+    /// Something other than a gateway read verified `head` for `key` (a Gaia listing,
+    /// a precondition check): the cache must not serve anything older.
+    pub(crate) fn observed(&self, key: &mirra_driver_api::Key, head: &crate::store::ObjectHead) {
+        if let Some(cache) = &self.cache {
+            cache.observe(key, &head.manifest);
+        }
     }
 
     /// The counters `/_metrics` shows.

@@ -14,12 +14,11 @@ use http_body_util::Limited;
 use mirra_driver_api::Key;
 use percent_encoding::percent_decode_str;
 
-use super::range::{if_range_holds, none_match, parse_range, RangeRequest};
 use super::responses::{error, health_class, store_error};
 use super::token::{self, TokenError};
 use super::{body, preconditions, Gateway};
 use crate::health::BreakerState;
-use crate::store::{ObjectHead, PutOptions};
+use crate::store::PutOptions;
 use crate::user_key::parse_user_key;
 
 type Shared = Arc<Gateway>;
@@ -101,7 +100,8 @@ async fn health(State(gateway): State<Shared>) -> Response {
 }
 
 async fn metrics(State(gateway): State<Shared>) -> Response {
-    let text = gateway.metrics.render(gateway.store.replicas());
+    let cache = gateway.cache.as_ref().map(|c| c.stats());
+    let text = gateway.metrics.render(gateway.store.replicas(), cache);
     (
         [(
             header::CONTENT_TYPE,
@@ -133,7 +133,7 @@ async fn object(State(gateway): State<Shared>, request: Request) -> Response {
     let method = request.method().clone();
     match method {
         Method::GET | Method::HEAD => {
-            read(gateway, key, request.headers(), method == Method::HEAD).await
+            super::read::read(gateway, key, request.headers(), method == Method::HEAD).await
         }
         Method::PUT | Method::DELETE if gateway.options.writable => {
             write(gateway, key, request).await
@@ -180,81 +180,6 @@ fn key_of(path: &str) -> Result<Option<Key>, String> {
     parse_user_key(&decoded)
         .map(Some)
         .map_err(|e| e.to_string())
-}
-
-async fn read(gateway: Shared, key: Key, headers: &HeaderMap, head_only: bool) -> Response {
-    let head = match gateway.store.head(&key).await {
-        Ok(head) => head,
-        Err(e) => return store_error(e),
-    };
-    let etag = format!("\"{}\"", head.sha256_hex());
-    let header_text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let mut response_headers = object_headers(&head, &etag);
-    if header_text(header::IF_NONE_MATCH).is_some_and(|h| none_match(h, &etag)) {
-        return (StatusCode::NOT_MODIFIED, response_headers).into_response();
-    }
-    let size = head.size();
-    let range_header = header_text(header::RANGE)
-        .filter(|_| header_text(header::IF_RANGE).is_none_or(|h| if_range_holds(h, &etag)));
-    let (status, start, end) = match parse_range(range_header, size) {
-        RangeRequest::Full => (StatusCode::OK, 0, size),
-        RangeRequest::Partial { start, end } => {
-            let value = format!("bytes {start}-{}/{size}", end - 1);
-            response_headers.insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&value).expect("ASCII"),
-            );
-            (StatusCode::PARTIAL_CONTENT, start, end)
-        }
-        RangeRequest::Unsatisfiable => {
-            let mut response = error(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                format!("the range is outside the object's {size} bytes"),
-            );
-            let value = HeaderValue::from_str(&format!("bytes */{size}")).expect("ASCII");
-            response.headers_mut().insert(header::CONTENT_RANGE, value);
-            return response;
-        }
-    };
-    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    if head_only {
-        return (status, response_headers, Body::empty()).into_response();
-    }
-    // The chunks the read holds, and the pipe between it and the response.
-    let memory = gateway.store.range_memory(&head.manifest) + body::PIPE_BYTES as u64;
-    let Some(reservation) = gateway.budget.reserve(memory).await else {
-        tracing::warn!(key = %key, memory, "memory budget for reads spent; answering 503");
-        let mut response = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the gateway is serving as many reads as its memory budget allows; retry shortly",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
-    };
-    match body::verified(gateway, key, head, start, end, reservation).await {
-        Ok(body) => (status, response_headers, body).into_response(),
-        Err(e) => store_error(e),
-    }
-}
-
-fn object_headers(head: &ObjectHead, etag: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::ETAG,
-        HeaderValue::from_str(etag).expect("hex is a valid header"),
-    );
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    let content_type = match head.content_type() {
-        "" => HeaderValue::from_static("application/octet-stream"),
-        // Validated at put time: no control characters.
-        text => HeaderValue::from_str(text)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
-    };
-    headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert("x-mirra-version", HeaderValue::from(head.version()));
-    headers
 }
 
 async fn write(gateway: Shared, key: Key, request: Request) -> Response {
@@ -313,6 +238,8 @@ async fn write(gateway: Shared, key: Key, request: Request) -> Response {
         };
         gateway.store.put_with(&key, input, &options).await
     };
+    // Whatever the outcome, a new version may have landed: the next read asks again.
+    gateway.forget_cached(&key);
     match report {
         Ok(report) => {
             let mut headers = HeaderMap::new();
