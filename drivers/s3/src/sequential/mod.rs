@@ -229,12 +229,17 @@ impl SharedStream {
     /// byte arrives for `stall`.
     pub async fn read_at(&self, offset: u64, buf: &mut [u8], stall: Duration) -> Served {
         let len = buf.len() as u64;
+        // Where this read ends, once it waits (the pump wakes readers by it).
+        let mut waiting_until = None;
         loop {
             // Registered before the state is checked, so no wake-up is lost between.
             let mut arrived = pin!(self.progress.notified());
             arrived.as_mut().enable();
             {
                 let mut state = self.state();
+                if let Some(end) = waiting_until.take() {
+                    state.window.stop_waiting(end);
+                }
                 if state.ended.is_some() {
                     return Served::Fallback;
                 }
@@ -252,7 +257,7 @@ impl SharedStream {
                     self.demand.notify_one();
                     return Served::Read(n);
                 }
-                state.window.want(offset, len);
+                waiting_until = Some(state.window.want(offset, len));
             }
             self.demand.notify_one();
             if tokio::time::timeout(stall, arrived).await.is_err() {

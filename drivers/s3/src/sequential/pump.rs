@@ -37,15 +37,20 @@ impl Feed {
         while source.wait_for_demand().await {
             match body.next().await {
                 Some(Ok(bytes)) => {
-                    {
+                    let wake = {
                         let mut state = source.stream.state();
                         if state.ended.is_some() {
                             return;
                         }
                         state.window.push(bytes);
-                    }
+                        state.window.serves_a_waiting_read()
+                    };
                     progressed = true;
-                    source.stream.progress.notify_waiters();
+                    // Waking every reader on every piece (often 16 KiB) would cost more
+                    // than the copy; each is woken once its bytes are all there.
+                    if wake {
+                        source.stream.progress.notify_waiters();
+                    }
                 }
                 broken => {
                     if let Some(Err(e)) = &broken {

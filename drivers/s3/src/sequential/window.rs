@@ -32,6 +32,9 @@ pub(crate) struct Window {
     served: BTreeMap<u64, u64>,
     /// The furthest byte a reader has asked for.
     wanted_end: u64,
+    /// Where the reads waiting now end (with how many end there), so the pump wakes
+    /// readers when one can be served rather than on every network piece.
+    waiting: BTreeMap<u64, u32>,
     /// Reads served so far; read-ahead starts at two.
     reads_served: u32,
 }
@@ -46,6 +49,7 @@ impl Window {
             size: u64::MAX,
             served: BTreeMap::new(),
             wanted_end: offset,
+            waiting: BTreeMap::new(),
             reads_served: 0,
         }
     }
@@ -74,9 +78,30 @@ impl Window {
         offset.saturating_add(len).min(self.size)
     }
 
-    /// Notes that a reader waits for `[offset, offset + len)`, so the pump reads that far.
-    pub fn want(&mut self, offset: u64, len: u64) {
-        self.wanted_end = self.wanted_end.max(self.read_end(offset, len));
+    /// Notes that a reader waits for `[offset, offset + len)`, so the pump reads that
+    /// far; returns where the read ends, to pass to [`Window::stop_waiting`].
+    pub fn want(&mut self, offset: u64, len: u64) -> u64 {
+        let end = self.read_end(offset, len);
+        self.wanted_end = self.wanted_end.max(end);
+        *self.waiting.entry(end).or_insert(0) += 1;
+        end
+    }
+
+    /// Notes that a reader whose read ends at `end` no longer waits.
+    pub fn stop_waiting(&mut self, end: u64) {
+        if let Some(count) = self.waiting.get_mut(&end) {
+            *count -= 1;
+            if *count == 0 {
+                self.waiting.remove(&end);
+            }
+        }
+    }
+
+    /// Whether some waiting reader's bytes have all arrived.
+    pub fn serves_a_waiting_read(&self) -> bool {
+        self.waiting
+            .first_key_value()
+            .is_some_and(|(&end, _)| end <= self.end || self.end >= self.size)
     }
 
     /// Whether every byte of the read has arrived (or the object ends before it does).
@@ -195,6 +220,7 @@ impl Window {
     pub fn clear(&mut self) {
         self.pieces.clear();
         self.served.clear();
+        self.waiting.clear();
         self.base = self.end;
     }
 }
@@ -281,6 +307,25 @@ mod tests {
         let mut small = small;
         small.want(0, 100);
         assert_eq!(small.pump_target(), 5, "bounded by the object");
+    }
+
+    #[test]
+    fn wakes_readers_only_once_the_first_waiting_read_can_be_served() {
+        let mut w = window_at(0, 100);
+        assert!(!w.serves_a_waiting_read(), "nobody waits");
+        let second = w.want(10, 10);
+        let first = w.want(0, 10);
+        assert_eq!((first, second), (10, 20));
+        w.push(pattern(0, 9));
+        assert!(!w.serves_a_waiting_read());
+        w.push(pattern(9, 1));
+        assert!(w.serves_a_waiting_read());
+        w.stop_waiting(first);
+        assert!(!w.serves_a_waiting_read(), "the other still lacks bytes");
+        w.push(pattern(10, 10));
+        assert!(w.serves_a_waiting_read());
+        w.stop_waiting(second);
+        assert!(!w.serves_a_waiting_read());
     }
 
     #[test]
