@@ -56,6 +56,9 @@ impl Feed {
                     if let Some(Err(e)) = &broken {
                         log::debug!("s3 stream of {} broke: {e}", source.stream.path);
                     }
+                    if !source.stream.is_open() {
+                        return;
+                    }
                     if !progressed {
                         source
                             .stream
