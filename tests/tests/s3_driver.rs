@@ -1,11 +1,14 @@
 //! The s3 driver against a real S3 server (s3s-fs on 127.0.0.1), loaded as a `.so`
 //! and linked in-process: the conformance kit, an independent reader of the stored
-//! bytes, outages, black holes and error mapping.
+//! bytes, sequential reads served by one streamed GET, outages, black holes and error
+//! mapping.
 
 #[path = "common/s3_server.rs"]
 mod s3_server;
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mirra_driver_api::{
@@ -306,4 +309,169 @@ fn open_url_is_anonymous_and_read_only() {
         .map(drop)
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidInput);
+}
+
+const MIB: usize = 1 << 20;
+/// The host's chunk size, and how many chunks it keeps in flight.
+const CHUNK: usize = 4 * MIB;
+const IN_FLIGHT: usize = 3;
+
+/// Reads `len` bytes at `offset` as the host does: `read` until full or at the end.
+fn read_chunk(driver: &LoadedDriver, k: &Key, offset: u64, len: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        let n = driver
+            .read(k, offset + filled as u64, &mut buf[filled..])
+            .unwrap_or_else(|e| panic!("read at {}: {e}", offset + filled as u64));
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    buf
+}
+
+/// Reads chunks `first..last` of `k` with `IN_FLIGHT` reads at once, taken in order
+/// by worker threads, as the host's chunk loop does; returns them by index.
+fn read_chunks_in_flight(
+    driver: &LoadedDriver,
+    k: &Key,
+    chunks: std::ops::Range<usize>,
+) -> Vec<Vec<u8>> {
+    let next = AtomicUsize::new(chunks.start);
+    let out = Mutex::new(vec![Vec::new(); chunks.len()]);
+    std::thread::scope(|s| {
+        for _ in 0..IN_FLIGHT {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= chunks.end {
+                    return;
+                }
+                let chunk = read_chunk(driver, k, (i * CHUNK) as u64, CHUNK);
+                out.lock().unwrap()[i - chunks.start] = chunk;
+            });
+        }
+    });
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn a_sequential_read_in_flight_is_one_streamed_get_not_one_per_chunk() {
+    let server = S3Server::start();
+    let driver = open_loaded(&server.config(PARTS));
+    let k = key("big/64mib.bin");
+    let size = 64 * MIB;
+    let data = testkit::pattern(51, 0, size);
+    driver.put(&k, &data).unwrap();
+
+    let before = server.requests().object_gets();
+    let chunks = read_chunks_in_flight(&driver, &k, 0..size / CHUNK);
+    let gets = server.requests().object_gets() - before;
+    for (i, chunk) in chunks.iter().enumerate() {
+        assert!(
+            chunk[..] == data[i * CHUNK..(i + 1) * CHUNK],
+            "chunk {i} differs"
+        );
+    }
+    println!("{gets} GETs for {} chunks read in flight", size / CHUNK);
+    // One stream. Reads racing ahead of its registration may still go ranged (and one
+    // of them start a second stream where the other ended).
+    assert!(
+        gets <= 4,
+        "{gets} GETs for {} chunks of 4 MiB",
+        size / CHUNK
+    );
+
+    // Read again from the start, one read at a time: again one stream.
+    let before = server.requests().object_gets();
+    assert_eq!(testkit::read_all(&driver, &k).unwrap(), data);
+    let gets = server.requests().object_gets() - before;
+    println!("{gets} GETs for 64 reads of 1 MiB");
+    // The stream, and the final read at the end (a ranged GET answering 416).
+    assert!(gets <= 2, "{gets} GETs for 64 reads of 1 MiB");
+}
+
+/// Which version each chunk holds: `a`, `b`, or neither (mixed or corrupt).
+fn versions_of(chunks: &[Vec<u8>], first: usize, a: &[u8], b: &[u8]) -> Vec<char> {
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let at = (first + i) * CHUNK..(first + i + 1) * CHUNK;
+            if chunk[..] == a[at.clone()] {
+                'a'
+            } else if chunk[..] == b[at] {
+                'b'
+            } else {
+                'x'
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn an_object_overwritten_mid_stream_never_yields_a_mixed_chunk() {
+    let mut server = S3Server::start();
+    let driver = open_loaded(&server.config(PARTS));
+    // Another writer: a second provider instance, so the reader is not told.
+    let writer = open_loaded(&server.config(PARTS));
+    let k = key("big/changing.bin");
+    let size = 64 * MIB;
+    let old = testkit::pattern(61, 0, size);
+    let new = testkit::pattern(62, 0, size);
+    writer.put(&k, &old).unwrap();
+
+    // The stream is open and has served the first 16 MiB of the old version.
+    let first = read_chunks_in_flight(&driver, &k, 0..4);
+    assert_eq!(versions_of(&first, 0, &old, &new), ['a'; 4]);
+
+    // Overwritten: the open response still sends the version it started with.
+    writer.put(&k, &new).unwrap();
+    let next = read_chunks_in_flight(&driver, &k, 4..6);
+    let seen = versions_of(&next, 4, &old, &new);
+    assert!(!seen.contains(&'x'), "mixed chunk: {seen:?}");
+
+    // The connection breaks: resuming the stream finds another ETag, so the stream
+    // ends and the rest is read with ranged GETs, each one version (here the new one,
+    // which the host's verification against the old manifest would refuse).
+    server.restart();
+    let rest = read_chunks_in_flight(&driver, &k, 6..size / CHUNK);
+    let seen = versions_of(&rest, 6, &old, &new);
+    assert!(!seen.contains(&'x'), "mixed chunk: {seen:?}");
+    assert!(seen.contains(&'b'), "the change was never seen: {seen:?}");
+    // A fresh sequential read streams the new version whole.
+    assert_eq!(testkit::read_all(&driver, &k).unwrap(), new);
+}
+
+#[test]
+fn random_offset_reads_return_the_right_bytes() {
+    let server = S3Server::start();
+    let driver = open_loaded(&server.config(PARTS));
+    let k = key("big/random.bin");
+    let size = 20 * MIB;
+    let data = testkit::pattern(71, 0, size);
+    driver.put(&k, &data).unwrap();
+
+    // A fixed pseudo-random walk: offsets anywhere (the start, inside an open
+    // stream's window, behind it, past the end), lengths from 1 byte to 6 MiB.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |bound: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % bound
+    };
+    let mut reads = vec![(0, 100), (0, 3 * MIB), (3 * MIB, MIB), (size - 10, 100)];
+    for _ in 0..40 {
+        let offset = next(size as u64 + 1024) as usize;
+        let len = 1 + next(6 * MIB as u64) as usize;
+        reads.push((offset, len));
+    }
+    for (offset, len) in reads {
+        let got = read_chunk(&driver, &k, offset as u64, len);
+        let want = &data[offset.min(size)..(offset + len).min(size)];
+        assert!(got == want, "read of {len} at {offset}: wrong bytes");
+    }
 }

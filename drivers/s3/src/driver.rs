@@ -22,6 +22,7 @@ use crate::address_guard;
 use crate::config::Settings;
 use crate::errors::{http_status, map_error};
 use crate::location;
+use crate::sequential::{SequentialReads, Served, WINDOW_BYTES};
 use crate::writer::S3Writer;
 
 /// Runtime workers: enough to run a few part uploads beside the calling thread's request.
@@ -38,6 +39,8 @@ pub(crate) struct Backend {
     /// Empty or ending with `/`.
     pub prefix: String,
     pub part_size: usize,
+    /// Streamed GETs serving sequential reads.
+    pub reads: SequentialReads,
 }
 
 impl Backend {
@@ -123,6 +126,7 @@ impl S3Driver {
                 runtime,
                 prefix: settings.prefix.clone(),
                 part_size: settings.part_size,
+                reads: SequentialReads::default(),
             }),
             settings,
         })
@@ -140,6 +144,84 @@ impl S3Driver {
 
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.backend.runtime.block_on(future)
+    }
+
+    /// Opens a stream of `path` from `offset` to the object's end and serves this read
+    /// from it; later reads in its window join it. The stream is registered before the
+    /// GET goes out, so reads arriving meanwhile wait for it rather than sending GETs.
+    fn read_opening_stream(
+        &self,
+        path: &Path,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<Served, object_store::Error> {
+        let stream = self.backend.reads.register(path, offset);
+        let options = GetOptions {
+            // A plain GET from the start: a range on an empty object would be a 416.
+            range: (offset > 0).then_some(GetRange::Offset(offset)),
+            ..GetOptions::default()
+        };
+        let store = &self.backend.store;
+        let opened = self.block_on(store.get_opts(path, options));
+        let response = match opened {
+            Ok(response) => response,
+            Err(e) => {
+                stream.end("the GET failed");
+                return Err(e);
+            }
+        };
+        let size = response.meta.size;
+        let etag = response.meta.e_tag.clone();
+        stream.start(
+            &self.backend.runtime,
+            store.clone(),
+            response.into_stream(),
+            size,
+            etag,
+        );
+        Ok(self.block_on(stream.read_at(offset, buf, self.settings.timeout)))
+    }
+
+    /// One ranged GET for exactly this read.
+    fn read_range(
+        &self,
+        key: &Key,
+        path: &Path,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> DriverResult<usize> {
+        let end = offset.saturating_add(buf.len() as u64);
+        self.backend.reads.record_ranged(path, end);
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(offset..end)),
+            ..GetOptions::default()
+        };
+        let store = &self.backend.store;
+        let result = self.block_on(async {
+            let response = store.get_opts(path, options).await?;
+            let mut stream = response.into_stream();
+            let mut filled = 0;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                let n = chunk.len().min(buf.len() - filled);
+                buf[filled..filled + n].copy_from_slice(&chunk[..n]);
+                filled += n;
+                if filled == buf.len() {
+                    break;
+                }
+            }
+            Ok::<_, object_store::Error>(filled)
+        });
+        result.or_else(|e| self.read_error(key, e))
+    }
+
+    fn read_error(&self, key: &Key, e: object_store::Error) -> DriverResult<usize> {
+        if http_status(&e) == Some(416) {
+            // The offset is at or past the end (or the object is empty). The object
+            // exists, unless it vanished meanwhile, which stat will say.
+            return self.stat(key).map(|_| 0);
+        }
+        Err(map_error(e, "get", key.as_str()))
     }
 }
 
@@ -159,34 +241,21 @@ impl StorageDriver for S3Driver {
             return Ok(0);
         }
         let path = self.backend.path(key)?;
-        let end = offset.saturating_add(buf.len() as u64);
-        let options = GetOptions {
-            range: Some(GetRange::Bounded(offset..end)),
-            ..GetOptions::default()
-        };
-        let store = &self.backend.store;
-        let result = self.block_on(async {
-            let response = store.get_opts(&path, options).await?;
-            let mut stream = response.into_stream();
-            let mut filled = 0;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
-                let n = chunk.len().min(buf.len() - filled);
-                buf[filled..filled + n].copy_from_slice(&chunk[..n]);
-                filled += n;
-                if filled == buf.len() {
-                    break;
-                }
+        let reads = &self.backend.reads;
+        let len = buf.len() as u64;
+        let stall = self.settings.timeout;
+        if let Some(stream) = reads.stream_for(&path, offset, len) {
+            if let Served::Read(n) = self.block_on(stream.read_at(offset, buf, stall)) {
+                return Ok(n);
             }
-            Ok::<_, object_store::Error>(filled)
-        });
-        match result {
-            Ok(n) => Ok(n),
-            // 416: the offset is at or past the end (or the object is empty). The
-            // object exists, unless it vanished meanwhile, which stat will say.
-            Err(e) if http_status(&e) == Some(416) => self.stat(key).map(|_| 0),
-            Err(e) => Err(map_error(e, "get", key.as_str())),
+        } else if len <= WINDOW_BYTES && reads.starts_stream(&path, offset) {
+            match self.read_opening_stream(&path, offset, buf) {
+                Ok(Served::Read(n)) => return Ok(n),
+                Ok(Served::Fallback) => {}
+                Err(e) => return self.read_error(key, e),
+            }
         }
+        self.read_range(key, &path, offset, buf)
     }
 
     fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
@@ -199,9 +268,10 @@ impl StorageDriver for S3Driver {
         }
         let path = self.backend.path(key)?;
         let payload = PutPayload::from(data.to_vec());
-        self.block_on(self.backend.store.put(&path, payload))
-            .map(drop)
-            .map_err(|e| map_error(e, "put", key.as_str()))
+        let put = self.block_on(self.backend.store.put(&path, payload));
+        // Streams of the old version would serve stale bytes; one opened meanwhile too.
+        self.backend.reads.forget(&path);
+        put.map(drop).map_err(|e| map_error(e, "put", key.as_str()))
     }
 
     fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
@@ -219,11 +289,12 @@ impl StorageDriver for S3Driver {
         let path = self.backend.path(key)?;
         let store = &self.backend.store;
         // S3 answers 204 for a missing key too; the contract says NotFound.
-        self.block_on(async {
+        let deleted = self.block_on(async {
             store.head(&path).await?;
             store.delete(&path).await
-        })
-        .map_err(|e| map_error(e, "delete", key.as_str()))
+        });
+        self.backend.reads.forget(&path);
+        deleted.map_err(|e| map_error(e, "delete", key.as_str()))
     }
 
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> DriverResult<ListPage> {

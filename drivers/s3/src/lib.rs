@@ -19,6 +19,7 @@ mod credentials;
 mod driver;
 mod errors;
 mod location;
+mod sequential;
 mod writer;
 
 use mirra_driver_api::{

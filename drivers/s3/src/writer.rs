@@ -162,6 +162,8 @@ impl ObjectWriter for S3Writer {
 
     fn commit(mut self: Box<Self>) -> DriverResult<()> {
         let result = self.finish();
+        // Streams of the old version would serve stale bytes.
+        self.backend.reads.forget(&self.path);
         if result.is_err() {
             let _ = self.abort_upload();
         }

@@ -6,6 +6,8 @@
 use std::convert::Infallible;
 use std::net::TcpListener;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use dav_server::body::Body;
 use dav_server::fakels::FakeLs;
@@ -30,9 +32,57 @@ fn runtime() -> Runtime {
         .expect("server runtime")
 }
 
+/// What an S3 server was asked, counted as requests arrive, so a test can check how
+/// many requests a client needed.
+#[derive(Debug, Default)]
+pub struct S3Requests {
+    object_gets: AtomicU64,
+    ranged_gets: AtomicU64,
+}
+
+impl S3Requests {
+    /// GETs of an object (`/bucket/key`), ranged or not; listings are not counted.
+    pub fn object_gets(&self) -> u64 {
+        self.object_gets.load(Ordering::SeqCst)
+    }
+
+    /// Object GETs that carried a `Range` header.
+    pub fn ranged_gets(&self) -> u64 {
+        self.ranged_gets.load(Ordering::SeqCst)
+    }
+
+    fn observe<B>(&self, request: &hyper::Request<B>) {
+        // Path style: `/bucket` is a listing, `/bucket/key...` an object.
+        let is_object = request
+            .uri()
+            .path()
+            .trim_start_matches('/')
+            .split_once('/')
+            .is_some_and(|(_, key)| !key.is_empty());
+        if request.method() == hyper::Method::GET && is_object {
+            self.object_gets.fetch_add(1, Ordering::SeqCst);
+            if request.headers().contains_key(hyper::header::RANGE) {
+                self.ranged_gets.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
 /// Serves S3 over `root` (each subdirectory is a bucket) on `listener`, accepting one
 /// key pair. Path-style addressing.
 pub fn serve_s3(root: &Path, listener: TcpListener, access_key: &str, secret_key: &str) -> Runtime {
+    let requests = Arc::default();
+    serve_s3_counting(root, listener, access_key, secret_key, requests)
+}
+
+/// As [`serve_s3`], counting requests in `requests`.
+pub fn serve_s3_counting(
+    root: &Path,
+    listener: TcpListener,
+    access_key: &str,
+    secret_key: &str,
+    requests: Arc<S3Requests>,
+) -> Runtime {
     let runtime = runtime();
     listener.set_nonblocking(true).expect("nonblocking");
     let fs = s3s_fs::FileSystem::new(root).expect("s3s-fs root");
@@ -45,10 +95,14 @@ pub fn serve_s3(root: &Path, listener: TcpListener, access_key: &str, secret_key
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let service = service.clone();
+            let (s3, requests) = (service.clone(), Arc::clone(&requests));
+            let counted = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                requests.observe(&request);
+                hyper::service::Service::call(&s3, request)
+            });
             tokio::spawn(async move {
                 let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(stream), counted)
                     .await;
             });
         }

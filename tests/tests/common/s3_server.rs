@@ -7,7 +7,10 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use mirra_test_servers::S3Requests;
 
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
@@ -25,6 +28,7 @@ pub struct S3Server {
     pub endpoint: String,
     root: TempDir,
     runtime: Option<Runtime>,
+    requests: Arc<S3Requests>,
 }
 
 impl S3Server {
@@ -34,11 +38,19 @@ impl S3Server {
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket dir");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-        let runtime = mirra_test_servers::serve_s3(root.path(), listener, ACCESS_KEY, SECRET_KEY);
+        let requests = Arc::new(S3Requests::default());
+        let runtime = mirra_test_servers::serve_s3_counting(
+            root.path(),
+            listener,
+            ACCESS_KEY,
+            SECRET_KEY,
+            Arc::clone(&requests),
+        );
         Self {
             endpoint,
             root,
             runtime: Some(runtime),
+            requests,
         }
     }
 
@@ -48,11 +60,12 @@ impl S3Server {
         self.stop();
         let addr = self.endpoint.trim_start_matches("http://");
         let listener = std::net::TcpListener::bind(addr).expect("rebind the same port");
-        self.runtime = Some(mirra_test_servers::serve_s3(
+        self.runtime = Some(mirra_test_servers::serve_s3_counting(
             self.root.path(),
             listener,
             ACCESS_KEY,
             SECRET_KEY,
+            Arc::clone(&self.requests),
         ));
     }
 
@@ -69,6 +82,11 @@ impl S3Server {
     /// Where s3s-fs keeps the object `s3_key` of the bucket on disk.
     pub fn object_file(&self, s3_key: &str) -> PathBuf {
         self.root.path().join(BUCKET).join(s3_key)
+    }
+
+    /// The requests the server received, across restarts.
+    pub fn requests(&self) -> &S3Requests {
+        &self.requests
     }
 
     /// The server's data directory (bucket directories and upload state).
