@@ -271,8 +271,8 @@ fn open_sources(zone: &ZoneFile, policy: &AddressPolicy) -> (Vec<Replica>, Vec<S
     });
     let records: Vec<(&str, &UriRecord)> = zone.uri_records().collect();
     let refs: Vec<&UriRecord> = records.iter().map(|(_, r)| *r).collect();
-    let mut rng = secp256k1::rand::thread_rng();
-    let order = order_uri_records(&refs, |n| rng.gen_range(0..n));
+    let mut rng = secp256k1::rand::rng();
+    let order = order_uri_records(&refs, |n| rng.random_range(0..n));
     let loader = Loader::default();
     let drivers = drivers_by_scheme(&loader);
     let mut replicas = Vec::new();
