@@ -12,7 +12,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use secp256k1::ecdsa::Signature;
-use secp256k1::{Message, PublicKey, SecretKey, SECP256K1};
+use secp256k1::{ecdsa, Message, PublicKey, SecretKey};
 
 /// Prefix of a public key in a Blockstack zone file TXT record.
 pub const BLOCKSTACK_PREFIX: &str = "pubkey:data:";
@@ -105,17 +105,18 @@ impl Drop for Identity {
 impl Identity {
     /// A new random key from the operating system's CSPRNG.
     pub fn generate() -> Identity {
-        let secret = SecretKey::new(&mut secp256k1::rand::rngs::OsRng);
+        use secp256k1::rand::TryRngCore;
+        let secret = SecretKey::new(&mut secp256k1::rand::rngs::OsRng.unwrap_err());
         Identity::from_secret(secret)
     }
 
     /// The identity for a known 32-byte secret (test vectors, imports).
     pub fn from_secret_bytes(bytes: &[u8; 32]) -> Result<Identity, secp256k1::Error> {
-        SecretKey::from_byte_array(bytes).map(Identity::from_secret)
+        SecretKey::from_secret_bytes(*bytes).map(Identity::from_secret)
     }
 
     fn from_secret(secret: SecretKey) -> Identity {
-        let public = PublicKey::from_secret_key(SECP256K1, &secret);
+        let public = PublicKey::from_secret_key(&secret);
         Identity { secret, public }
     }
 
@@ -136,7 +137,7 @@ impl Identity {
                 .create(parent)
                 .map_err(io_err)?;
         }
-        let contents = format!("{}\n", hex::encode(self.secret.secret_bytes()));
+        let contents = format!("{}\n", hex::encode(self.secret.to_secret_bytes()));
         if !force {
             // create_new fails if the file exists: no window where a check and a create
             // could race with another `mirra init`.
@@ -226,7 +227,7 @@ impl Identity {
     pub fn sign_digest(&self, digest: &[u8; 32]) -> [u8; 64] {
         // libsecp256k1 always produces low-S signatures; normalizing again is free and
         // keeps the guarantee local.
-        let mut signature = SECP256K1.sign_ecdsa(&Message::from_digest(*digest), &self.secret);
+        let mut signature = ecdsa::sign(Message::from_digest(*digest), &self.secret);
         signature.normalize_s();
         signature.serialize_compact()
     }
@@ -244,8 +245,7 @@ pub fn verify_digest(
     if normalized != parsed {
         return Err(SignatureError::HighS);
     }
-    SECP256K1
-        .verify_ecdsa(&Message::from_digest(*digest), &parsed, public)
+    ecdsa::verify(&parsed, Message::from_digest(*digest), public)
         .map_err(|_| SignatureError::Mismatch)
 }
 

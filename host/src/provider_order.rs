@@ -55,8 +55,8 @@ pub fn rfc7553_order_random(ranks: &[Rank]) -> Vec<usize> {
 /// Draws in `0..n` from the thread's random generator, for [`rfc7553_order`].
 pub fn thread_draws() -> impl FnMut(u64) -> u64 {
     use secp256k1::rand::Rng;
-    let mut rng = secp256k1::rand::thread_rng();
-    move |n| rng.gen_range(0..n.max(1))
+    let mut rng = secp256k1::rand::rng();
+    move |n| rng.random_range(0..n.max(1))
 }
 
 #[cfg(test)]

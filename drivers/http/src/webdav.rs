@@ -143,7 +143,7 @@ fn parse_multistatus(xml: &str, base: &Url) -> Result<Vec<DavEntry>, String> {
         let event = reader.read_event().map_err(|e| e.to_string())?;
         match event {
             Event::Start(e) | Event::Empty(e) => {
-                let name = e.local_name().as_ref().to_vec();
+                let name = e.local_name().as_ref().as_bytes().to_vec();
                 match name.as_slice() {
                     b"response" => current = Some((String::new(), DavEntry::default())),
                     b"collection" => {
@@ -156,13 +156,12 @@ fn parse_multistatus(xml: &str, base: &Url) -> Result<Vec<DavEntry>, String> {
                 element = name;
             }
             Event::Text(t) => {
-                let text = t.decode().map_err(|e| e.to_string())?;
-                append_text(&mut current, &element, &text);
+                append_text(&mut current, &element, &t);
             }
             Event::GeneralRef(r) => {
                 let text = match r.resolve_char_ref().map_err(|e| e.to_string())? {
                     Some(c) => c.to_string(),
-                    None => match r.decode().map_err(|e| e.to_string())?.as_ref() {
+                    None => match &*r {
                         "amp" => "&".into(),
                         "lt" => "<".into(),
                         "gt" => ">".into(),
@@ -174,7 +173,7 @@ fn parse_multistatus(xml: &str, base: &Url) -> Result<Vec<DavEntry>, String> {
                 append_text(&mut current, &element, &text);
             }
             Event::End(e) => {
-                if e.local_name().as_ref() == b"response" {
+                if e.local_name().as_ref() == "response" {
                     if let Some((href, mut entry)) = current.take() {
                         entry.path = relative_path(&href, &base_path)?;
                         entries.push(entry);

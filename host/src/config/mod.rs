@@ -261,7 +261,9 @@ impl Config {
 
     /// Parses and checks config `text`; `path` only appears in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+        let deserializer = toml::Deserializer::parse(text)
+            .map_err(|err| toml_error(err, String::new(), text, path))?;
+        let config: Config = serde_path_to_error::deserialize(deserializer)
             .map_err(|err| serde_error(err, text, path))?;
         config.validate(text, path)?;
         Ok(config)
@@ -346,8 +348,12 @@ fn serde_error(
     if field == "." {
         field.clear();
     }
-    let inner = err.into_inner();
-    let message = inner.message().trim_end().to_string();
+    toml_error(err.into_inner(), field, text, path)
+}
+
+/// `err` at `field` ("" for a syntax error, which no field is reached by).
+fn toml_error(err: toml::de::Error, mut field: String, text: &str, path: &Path) -> ConfigError {
+    let message = err.message().trim_end().to_string();
     // For an unknown field the path stops at the enclosing table; name the field itself
     // too, since that is the word the user has to fix.
     if let Some(unknown) = unknown_field_name(&message) {
@@ -359,7 +365,7 @@ fn serde_error(
             };
         }
     }
-    ConfigError::invalid(path, text, inner.span(), field, message)
+    ConfigError::invalid(path, text, err.span(), field, message)
 }
 
 /// The field named by serde's "unknown field `x`, expected ..." message.

@@ -9,7 +9,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use secp256k1::ecdsa::Signature;
-use secp256k1::{Message, PublicKey, SECP256K1};
+use secp256k1::{ecdsa, Message, PublicKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -188,8 +188,7 @@ fn verified_claims(jwt: &str) -> Result<(Claims, Vec<u8>), TokenError> {
     signature.normalize_s();
     let signing_input = &jwt[..header.len() + 1 + payload.len()];
     let digest: [u8; 32] = Sha256::digest(signing_input.as_bytes()).into();
-    SECP256K1
-        .verify_ecdsa(&Message::from_digest(digest), &signature, &public_key)
+    ecdsa::verify(&signature, Message::from_digest(digest), &public_key)
         .map_err(|_| TokenError::Signature)?;
     Ok((claims, issuer_key))
 }

@@ -7,8 +7,8 @@ const CHALLENGE: &str = r#"["gaiahub","0","test","blockstack_storage_please_sign
 const NOW: u64 = 1_700_000_000;
 
 fn key(byte: u8) -> (SecretKey, String) {
-    let secret = SecretKey::from_slice(&[byte; 32]).unwrap();
-    let public = PublicKey::from_secret_key(SECP256K1, &secret);
+    let secret = SecretKey::from_secret_bytes([byte; 32]).unwrap();
+    let public = PublicKey::from_secret_key(&secret);
     (secret, hex::encode(public.serialize()))
 }
 
@@ -34,7 +34,7 @@ fn sign_with(secret: &SecretKey, claims: &serde_json::Value, make_high: bool) ->
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
     let input = format!("{header}.{payload}");
     let digest: [u8; 32] = Sha256::digest(input.as_bytes()).into();
-    let signature = SECP256K1.sign_ecdsa(&Message::from_digest(digest), secret);
+    let signature = ecdsa::sign(Message::from_digest(digest), secret);
     let mut compact = signature.serialize_compact();
     if make_high {
         compact = high_s(compact);

@@ -82,7 +82,7 @@ pub enum TokenError {
 /// Mints a token valid from `now` for `ttl_secs`, for keys starting with `scope`.
 pub fn mint(identity: &Identity, scope: &str, now: u64, ttl_secs: u64) -> String {
     let mut jti = [0u8; 12];
-    secp256k1::rand::RngCore::fill_bytes(&mut secp256k1::rand::thread_rng(), &mut jti);
+    secp256k1::rand::RngCore::fill_bytes(&mut secp256k1::rand::rng(), &mut jti);
     let claims = Claims {
         iat: now,
         exp: now.saturating_add(ttl_secs),
@@ -242,11 +242,11 @@ mod tests {
         sig.normalize_s();
         // Negate s: n - s is the malleated twin of a valid signature.
         let compact = sig.serialize_compact();
-        let s = secp256k1::SecretKey::from_slice(&compact[32..])
+        let s = secp256k1::SecretKey::from_secret_bytes(compact[32..].try_into().unwrap())
             .unwrap()
             .negate();
         let mut high = compact;
-        high[32..].copy_from_slice(&s.secret_bytes());
+        high[32..].copy_from_slice(&s.to_secret_bytes());
         let malleated = format!("{input}.{}", URL_SAFE_NO_PAD.encode(high));
         assert_eq!(
             verify(&malleated, &owner.public_key(), NOW),

@@ -162,8 +162,8 @@ mod tests {
     }
 
     fn signer() -> secp256k1::PublicKey {
-        let secret = secp256k1::SecretKey::from_slice(&[7; 32]).unwrap();
-        secp256k1::PublicKey::from_secret_key(secp256k1::SECP256K1, &secret)
+        let secret = secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap();
+        secp256k1::PublicKey::from_secret_key(&secret)
     }
 
     #[test]

@@ -359,7 +359,7 @@ impl MirraS3 {
 fn new_upload_id() -> String {
     use secp256k1::rand::RngCore;
     let mut bytes = [0u8; 16];
-    secp256k1::rand::thread_rng().fill_bytes(&mut bytes);
+    secp256k1::rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
