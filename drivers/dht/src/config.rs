@@ -171,7 +171,7 @@ fn describe_error(config_toml: &str, err: &toml::de::Error) -> String {
 
 /// Lowercase or uppercase hex to bytes; `None` for odd lengths or other characters.
 pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
