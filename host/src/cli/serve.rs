@@ -73,8 +73,10 @@ pub struct ServeCmd {
     s3: bool,
     /// How long a verified manifest or small object may be answered from memory before
     /// the providers are asked again: seconds ("1") or a duration ("500ms"); 0 turns
-    /// the cache off. Writes through this gateway are seen at once regardless.
-    #[arg(long, default_value = "1", value_parser = parse_freshness, value_name = "SECONDS")]
+    /// the cache off, the default, so that a write acknowledged by any gateway or
+    /// machine is seen by the next read here. Writes through this gateway are seen at
+    /// once regardless.
+    #[arg(long, default_value = "0", value_parser = parse_freshness, value_name = "SECONDS")]
     cache_fresh: Duration,
     /// Bytes of manifests and objects the cache holds at most; 0 turns it off.
     #[arg(long, default_value = "64MiB", value_parser = parse_size, value_name = "SIZE")]
