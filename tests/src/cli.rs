@@ -199,6 +199,33 @@ impl MirraEnv {
         std::fs::write(self.config_path(), text).expect("write config");
     }
 
+    /// Another machine of the same owner: a home of its own (state included) with a copy
+    /// of this config, so the same key and providers.
+    pub fn another_machine(&self) -> MirraEnv {
+        let other = MirraEnv::new();
+        std::fs::create_dir_all(other.config_path().parent().unwrap()).expect("config dir");
+        std::fs::copy(self.config_path(), other.config_path()).expect("copy the config");
+        other
+    }
+
+    /// Leaves `key` as a write interrupted on disk provider `provider` leaves it: its
+    /// bytes are `new`'s, its manifest still `old`'s, while every other provider holds
+    /// `new` complete. This machine's state has seen only `old` (it wrote and read it);
+    /// `new` was written from [`MirraEnv::another_machine`].
+    pub fn interrupted_write_on(&self, provider: &str, key: &str, old: &[u8], new: &[u8]) {
+        self.run(&["put", "-q", self.file("old", old).to_str().unwrap(), key])
+            .ok();
+        assert_eq!(self.run(&["get", key]).ok().stdout, old);
+        let manifest_file = self
+            .provider_root(provider)
+            .join(format!(".mirra/manifests/{key}.json"));
+        let old_manifest = std::fs::read(&manifest_file).expect("the old manifest");
+        self.another_machine()
+            .run(&["put", "-q", self.file("new", new).to_str().unwrap(), key])
+            .ok();
+        std::fs::write(&manifest_file, old_manifest).expect("put the old manifest back");
+    }
+
     /// The three default disk providers.
     pub fn default_disks(&self) -> Vec<ProviderSpec> {
         ["disk-a", "disk-b", "disk-c"]

@@ -310,6 +310,55 @@ fn panicking_and_hanging_drivers_leave_the_host_serving_from_the_others() {
 }
 
 #[test]
+fn a_top_provider_holding_bytes_newer_than_its_manifest_leaves_the_newer_version_readable() {
+    let env = MirraEnv::initialized();
+    let mut providers = env.default_disks();
+    // disk-a is read first, so every reader follows its (old) manifest first.
+    providers[0] = ProviderSpec::disk(&env, "disk-a").with_priority(1);
+    env.write_config("", &providers);
+    let (old, new) = ("the old version\n".repeat(40), "the new one\n".repeat(50));
+    let (old, new) = (old.as_bytes(), new.as_bytes());
+
+    env.interrupted_write_on("disk-a", "one.txt", old, new);
+    let read = env.run(&["get", "one.txt"]);
+    assert_eq!(read.code, 0, "get: {}", read.stderr);
+    assert!(read.stdout == new, "get returned the wrong version");
+
+    env.interrupted_write_on("disk-a", "tree/one.txt", old, new);
+    let out = env.home().join("pulled");
+    let pulled = env.run(&["get", "-r", "tree/", out.to_str().unwrap()]);
+    assert_eq!(
+        pulled.code,
+        0,
+        "get -r: {}{}",
+        pulled.stdout_text(),
+        pulled.stderr
+    );
+    assert!(std::fs::read(out.join("one.txt")).unwrap() == new);
+
+    env.interrupted_write_on("disk-a", "served.txt", old, new);
+    let served = mirra_tests::serve::Served::start(&env, &[]);
+    let (status, body) = mirra_tests::serve::raw_request(&served.addr(), "GET", "/served.txt");
+    assert_eq!(
+        (status, body.as_bytes() == new),
+        (200, true),
+        "gateway: {body}"
+    );
+
+    // The premise: a reader asking only disk-a finds the old manifest over new bytes.
+    drop(served);
+    std::fs::remove_dir_all(env.home().join("state")).unwrap();
+    env.write_config("", &[ProviderSpec::disk(&env, "disk-a")]);
+    let broken = env.run(&["get", "one.txt"]);
+    assert!(
+        broken.code != 0 && broken.stderr.contains("disk-a: chunk 0 short"),
+        "disk-a alone: exit {}, {}",
+        broken.code,
+        broken.stderr
+    );
+}
+
+#[test]
 fn puts_killed_at_random_points_never_leave_wrong_bytes() {
     let env = MirraEnv::initialized();
     let mut dice = Dice(99);

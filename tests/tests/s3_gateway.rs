@@ -273,6 +273,37 @@ fn aws_cli_boto3_and_rclone_work_through_three_providers_and_an_outage() {
 }
 
 #[test]
+fn get_and_copy_follow_the_newer_version_when_the_first_provider_holds_its_bytes() {
+    let _serial = serial();
+    let env = MirraEnv::initialized();
+    let mut providers = env.default_disks();
+    // disk-a is read first, so the gateway follows its (old) manifest first.
+    providers[0] = ProviderSpec::disk(&env, "disk-a").with_priority(1);
+    write_config(&env, &providers);
+    let served = Served::start(&env);
+    let clients = Clients::new(&served, env.home());
+    ok(
+        clients.boto3(KEY, SECRET, "s3.create_bucket(Bucket='data')\n"),
+        "create the bucket",
+        &served,
+    );
+    let (old, new) = ("old version ".repeat(50), "new version ".repeat(60));
+    env.interrupted_write_on("disk-a", "data/read.txt", old.as_bytes(), new.as_bytes());
+    env.interrupted_write_on("disk-a", "data/source.txt", old.as_bytes(), new.as_bytes());
+    let got = clients.boto3(
+        KEY,
+        SECRET,
+        "print(s3.get_object(Bucket='data', Key='read.txt')['Body'].read().decode())\n\
+         s3.copy_object(Bucket='data', Key='copy.txt', CopySource={'Bucket': 'data', 'Key': 'source.txt'})\n",
+    );
+    assert_eq!(ok(got, "get and copy", &served).trim(), new.trim());
+    assert_eq!(
+        env.run(&["get", "data/copy.txt"]).ok().stdout,
+        new.as_bytes()
+    );
+}
+
+#[test]
 fn refused_requests_write_nothing() {
     let _serial = serial();
     let env = MirraEnv::initialized();

@@ -217,9 +217,7 @@ async fn two_gateways_never_serve_older_than_the_last_acknowledged_write() {
     let one = MirraEnv::initialized();
     one.write_config("chunk_size = \"4KiB\"\n", &one.default_disks());
     // A second "machine": its own home and state, the same config, key and providers.
-    let two = MirraEnv::new();
-    std::fs::create_dir_all(two.config_path().parent().unwrap()).unwrap();
-    std::fs::copy(one.config_path(), two.config_path()).unwrap();
+    let two = one.another_machine();
     let token = one
         .run(&["token", "--scope", "", "--ttl", "10m"])
         .ok()
@@ -538,11 +536,9 @@ fn same_version_twins_have_one_winner_everywhere_after_one_repair() {
     a.write_config("", &disks());
     a.run(&["put", a.file("base", b"base").to_str().unwrap(), "doc"])
         .ok();
-    let b = MirraEnv::new();
-    std::fs::create_dir_all(b.config_path().parent().unwrap()).unwrap();
     // Each machine reaches only one provider while it writes version 2.
     a.write_config("", &disks()[1..]);
-    std::fs::copy(a.config_path(), b.config_path()).unwrap();
+    let b = a.another_machine();
     a.write_config("", &disks()[..1]);
     let from_a = json(
         &a.run(&[

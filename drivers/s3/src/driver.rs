@@ -172,6 +172,7 @@ impl S3Driver {
         };
         let size = response.meta.size;
         let etag = response.meta.e_tag.clone();
+        self.backend.reads.saw_version(path, etag.as_deref());
         stream.start(
             &self.backend.runtime,
             store.clone(),
@@ -191,7 +192,8 @@ impl S3Driver {
         buf: &mut [u8],
     ) -> DriverResult<usize> {
         let end = offset.saturating_add(buf.len() as u64);
-        self.backend.reads.record_ranged(path, end);
+        let reads = &self.backend.reads;
+        reads.record_ranged(path, end);
         let options = GetOptions {
             range: Some(GetRange::Bounded(offset..end)),
             ..GetOptions::default()
@@ -199,6 +201,7 @@ impl S3Driver {
         let store = &self.backend.store;
         let result = self.block_on(async {
             let response = store.get_opts(path, options).await?;
+            reads.saw_version(path, response.meta.e_tag.as_deref());
             let mut stream = response.into_stream();
             let mut filled = 0;
             while let Some(chunk) = stream.next().await {

@@ -37,8 +37,9 @@ struct Fill {
 enum Failed {
     /// The store refused or failed the read.
     Store(StoreError),
-    /// A cached manifest whose bytes no provider delivers any more (the key was
-    /// rewritten elsewhere): read the key afresh.
+    /// A manifest (cached, or the first provider's) whose bytes no provider delivers
+    /// any more (the key was rewritten elsewhere): read the key again, asking every
+    /// provider for the newest manifest.
     StaleEntry(StoreError),
     /// The memory budget for reads stayed spent: 503.
     Busy,
@@ -51,19 +52,19 @@ pub(super) async fn read(
     headers: &HeaderMap,
     head_only: bool,
 ) -> Response {
-    let mut use_cache = true;
+    let mut latest = false;
     loop {
-        let resolved = match resolve(&gateway, &key, use_cache).await {
+        let resolved = match resolve(&gateway, &key, latest).await {
             Ok(resolved) => resolved,
             Err(e) => return store_error(e),
         };
-        match respond(&gateway, &key, headers, head_only, resolved).await {
+        match respond(&gateway, &key, headers, head_only, resolved, latest).await {
             Ok(response) => return response,
-            Err(Failed::StaleEntry(_)) if use_cache => {
+            Err(Failed::StaleEntry(_)) if !latest => {
                 if let Some(cache) = &gateway.cache {
                     cache.forget(&key);
                 }
-                use_cache = false;
+                latest = true;
             }
             Err(Failed::StaleEntry(e) | Failed::Store(e)) => return store_error(e),
             Err(Failed::Busy) => return busy(),
@@ -72,23 +73,30 @@ pub(super) async fn read(
 }
 
 /// The fresh cached entry of `key`, else its verified manifest from the store (cached
-/// before it is returned).
-async fn resolve(gateway: &Gateway, key: &Key, use_cache: bool) -> Result<Resolved, StoreError> {
+/// before it is returned). With `latest`, the cache is passed over and every provider
+/// asked for the newest manifest.
+async fn resolve(gateway: &Gateway, key: &Key, latest: bool) -> Result<Resolved, StoreError> {
+    let head = |key| async move {
+        match latest {
+            true => gateway.store.head_latest(key).await,
+            false => gateway.store.head(key).await,
+        }
+    };
     let Some(cache) = &gateway.cache else {
-        let head = gateway.store.head(key).await?;
+        let head = head(key).await?;
         return Ok(Resolved {
             object: Arc::new(CachedObject { head, bytes: None }),
             fill: None,
         });
     };
     let started = Instant::now();
-    if use_cache {
+    if !latest {
         if let Some(object) = cache.lookup_at(key, started) {
             return Ok(Resolved { object, fill: None });
         }
     }
     let ticket = cache.ticket(key);
-    let head = match gateway.store.head(key).await {
+    let head = match head(key).await {
         Ok(head) => head,
         Err(e) => {
             // Deleted or unreadable now: whatever is cached for it is not to be served.
@@ -109,6 +117,7 @@ async fn respond(
     headers: &HeaderMap,
     head_only: bool,
     resolved: Resolved,
+    latest: bool,
 ) -> Result<Response, Failed> {
     let from_cache = resolved.fill.is_none() && gateway.cache.is_some();
     let head = &resolved.object.head;
@@ -145,8 +154,12 @@ async fn respond(
     if head_only {
         return Ok((status, response_headers, Body::empty()).into_response());
     }
+    // A manifest from the cache, or from the first provider to answer, whose bytes no
+    // provider delivers: a write may have replaced them, so the newest is worth a look.
     let stale = |e: StoreError| match e {
-        StoreError::NoValidCopy { .. } if from_cache => Failed::StaleEntry(e),
+        StoreError::NoValidCopy { .. } if !latest && (from_cache || e.bytes_mismatched()) => {
+            Failed::StaleEntry(e)
+        }
         e => Failed::Store(e),
     };
     let bytes = match &resolved.object.bytes {

@@ -3,6 +3,7 @@
 //! delete and copy, each streamed through the store.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use futures::StreamExt;
@@ -144,8 +145,13 @@ impl MirraS3 {
         bucket: &str,
         key: &Key,
         conditions: Conditions<'_>,
+        latest: bool,
     ) -> S3Result<Manifest> {
-        let head = match self.store.head(key).await {
+        let head = match latest {
+            true => self.store.head_latest(key).await,
+            false => self.store.head(key).await,
+        };
+        let head = match head {
             Ok(head) => head,
             Err(e) => {
                 let err = missing_as(&self.store, e, || s3_error!(NoSuchKey));
@@ -159,6 +165,31 @@ impl MirraS3 {
         Ok(head.manifest)
     }
 
+    /// The manifest to read for `bucket/key` after the read conditionals, and a body of
+    /// its bytes `range(size)`. The first provider's manifest is followed; when no
+    /// provider delivers its first bytes because a write replaced them, the newest one
+    /// (every provider asked) is, its conditionals checked again.
+    async fn read_body(
+        &self,
+        bucket: &str,
+        key: &Key,
+        conditions: Conditions<'_>,
+        range: impl Fn(u64) -> S3Result<Range<u64>>,
+    ) -> S3Result<(Manifest, Range<u64>, StreamingBlob)> {
+        let mut latest = false;
+        loop {
+            let manifest = self.readable(bucket, key, conditions, latest).await?;
+            let bytes = range(manifest.body.size)?;
+            let (start, end) = (bytes.start, bytes.end);
+            let store = self.store.clone();
+            match body::verified(store, key.clone(), manifest.clone(), start, end).await {
+                Ok(blob) => return Ok((manifest, bytes, blob)),
+                Err(e) if !latest && e.bytes_mismatched() => latest = true,
+                Err(e) => return Err(from_store(e)),
+            }
+        }
+    }
+
     pub(super) async fn get_object_op(&self, input: GetObjectInput) -> S3Result<GetObjectOutput> {
         if input.part_number.is_some() {
             return Err(s3_error!(NotImplemented, "partNumber reads"));
@@ -170,21 +201,22 @@ impl MirraS3 {
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
-        let manifest = self.readable(&input.bucket, &key, conditions).await?;
+        let requested = input.range;
+        let (manifest, range, blob) = self
+            .read_body(&input.bucket, &key, conditions, |size| match requested {
+                None => Ok(0..size),
+                Some(range) => Ok(range.check(size)?),
+            })
+            .await?;
         let size = manifest.body.size;
-        let (range, content_range) = match input.range {
-            None => (0..size, None),
-            Some(range) => {
-                let range = range.check(size)?;
-                let content_range = format!(
-                    "bytes {}-{}/{size}",
-                    range.start,
-                    range.end.saturating_sub(1)
-                );
-                (range, Some(content_range))
-            }
-        };
-        let mut output = GetObjectOutput {
+        let content_range = requested.map(|_| {
+            format!(
+                "bytes {}-{}/{size}",
+                range.start,
+                range.end.saturating_sub(1)
+            )
+        });
+        Ok(GetObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: i64::try_from(range.end - range.start).ok(),
             content_range,
@@ -192,13 +224,9 @@ impl MirraS3 {
             e_tag: Some(ETag::Strong(etag::of(&manifest))),
             last_modified: Some(last_modified(&manifest)),
             metadata: metadata_of(&manifest),
+            body: Some(blob),
             ..GetObjectOutput::default()
-        };
-        let blob = body::verified(self.store.clone(), key, manifest, range.start, range.end)
-            .await
-            .map_err(from_store)?;
-        output.body = Some(blob);
-        Ok(output)
+        })
     }
 
     pub(super) async fn head_object_op(
@@ -212,7 +240,9 @@ impl MirraS3 {
             if_modified_since: input.if_modified_since.as_ref(),
             if_unmodified_since: input.if_unmodified_since.as_ref(),
         };
-        let manifest = self.readable(&input.bucket, &key, conditions).await?;
+        let manifest = self
+            .readable(&input.bucket, &key, conditions, false)
+            .await?;
         Ok(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: i64::try_from(manifest.body.size).ok(),
@@ -330,7 +360,9 @@ impl MirraS3 {
             if_modified_since: input.copy_source_if_modified_since.as_ref(),
             if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
         };
-        let manifest = self.readable(source_bucket, &source, conditions).await?;
+        let (manifest, _, blob) = self
+            .read_body(source_bucket, &source, conditions, |size| Ok(0..size))
+            .await?;
         let target = object_key(&input.bucket, &input.key)?;
         let replace = input
             .metadata_directive
@@ -355,10 +387,6 @@ impl MirraS3 {
                 content_md5: None,
             }
         };
-        let size = manifest.body.size;
-        let blob = body::verified(self.store.clone(), source, manifest, 0, size)
-            .await
-            .map_err(from_store)?;
         let (report, etag) = self
             .write(
                 &target,
@@ -381,6 +409,7 @@ impl MirraS3 {
 }
 
 /// The read conditionals of GetObject, HeadObject and CopyObject's source.
+#[derive(Clone, Copy)]
 struct Conditions<'a> {
     if_match: Option<&'a ETagCondition>,
     if_none_match: Option<&'a ETagCondition>,

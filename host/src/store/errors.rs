@@ -187,6 +187,16 @@ pub enum StoreError {
     State(String),
 }
 
+impl StoreError {
+    /// Whether a read failed with some provider's bytes not matching the manifest: the
+    /// mark of a write that replaced them after that manifest, so a newer manifest may
+    /// be readable where this one is not.
+    pub fn bytes_mismatched(&self) -> bool {
+        matches!(self, Self::NoValidCopy { failures, .. }
+            if failures.0.iter().any(|f| matches!(f.verdict, Verdict::Corrupt(_))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

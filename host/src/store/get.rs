@@ -40,7 +40,10 @@ impl Store {
     ///
     /// Nothing reaches `out` that did not match its chunk's signed hash. A provider that
     /// errors, stalls, returns short or returns corrupt bytes is skipped and the read
-    /// continues at the same chunk on the next one.
+    /// continues at the same chunk on the next one. When no provider delivers the first
+    /// chunk and some answered with bytes that do not match (a write replaced them after
+    /// this manifest), every provider is asked for the newest manifest, and a newer one
+    /// is read instead.
     ///
     /// # Errors
     /// `NoValidCopy` naming each provider's failure, `Deleted`, or an output error. On
@@ -51,15 +54,39 @@ impl Store {
         options: GetOptions,
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<GetReport, StoreError> {
-        let (manifest, served_by, manifest_failures) =
+        let (mut manifest, mut served_by, manifest_failures) =
             self.resolve_manifest_reporting(key, options.latest).await?;
-        // Ask first the provider that just served the manifest: it answered, while the
-        // first in read order may be the one that did not (a black-holed provider would
-        // otherwise cost a second hedge delay, on the first chunk).
-        let mut order = self.read_order();
-        order.retain(|&i| i != served_by);
-        order.insert(0, served_by);
-        let mut report = self.get_verified_from(key, &manifest, order, out).await?;
+        let mut asked_all = options.latest;
+        let mut report = loop {
+            // Ask first the provider that just served the manifest: it answered, while
+            // the first in read order may be the one that did not (a black-holed provider
+            // would otherwise cost a second hedge delay, on the first chunk).
+            let mut order = self.read_order();
+            order.retain(|&i| i != served_by);
+            order.insert(0, served_by);
+            let error = match self.read_whole(key, &manifest, order, out).await {
+                Ok(report) => break report,
+                Err(ChunksFailed::Unreadable { read, failures }) if read.bytes == 0 => {
+                    no_valid_copy(key, read.failures.into_iter().chain(failures))
+                }
+                Err(failed) => return Err(whole_read_error(key, failed)),
+            };
+            // Nothing was written yet: a newer version may still be read in its place.
+            if asked_all {
+                return Err(error);
+            }
+            asked_all = true;
+            if !error.bytes_mismatched() {
+                return Err(error);
+            }
+            match self.resolve_manifest(key, true).await {
+                Ok((newest, index)) if newest.outranks(&manifest) => {
+                    (manifest, served_by) = (newest, index);
+                }
+                Err(deleted @ StoreError::Deleted { .. }) => return Err(deleted),
+                _ => return Err(error),
+            }
+        };
         // Providers that failed before the first chunk count as skipped too.
         let chunk_failures = std::mem::replace(&mut report.skipped, manifest_failures);
         for failure in chunk_failures.0 {
@@ -88,6 +115,18 @@ impl Store {
         order: Vec<usize>,
         out: &mut (impl AsyncWrite + Unpin),
     ) -> Result<GetReport, StoreError> {
+        self.read_whole(key, manifest, order, out)
+            .await
+            .map_err(|failed| whole_read_error(key, failed))
+    }
+
+    async fn read_whole(
+        &self,
+        key: &Key,
+        manifest: &Manifest,
+        order: Vec<usize>,
+        out: &mut (impl AsyncWrite + Unpin),
+    ) -> Result<GetReport, ChunksFailed> {
         let read = ChunkRead {
             key,
             manifest,
@@ -96,16 +135,7 @@ impl Store {
             order,
             hedging: Hedging::EveryChunk,
         };
-        let read = self
-            .read_chunks(read, out)
-            .await
-            .map_err(|failed| match failed {
-                // Whole reads name every provider that failed any chunk so far.
-                ChunksFailed::Unreadable { read, failures } => {
-                    no_valid_copy(key, read.failures.into_iter().chain(failures))
-                }
-                failed => failed.into_store_error(key),
-            })?;
+        let read = self.read_chunks(read, out).await?;
         Ok(GetReport {
             key: key.to_string(),
             version: manifest.body.version,
@@ -115,6 +145,16 @@ impl Store {
             skipped: deduplicated(read.failures),
             hedged: read.hedged,
         })
+    }
+}
+
+/// Whole reads name every provider that failed any chunk so far.
+fn whole_read_error(key: &Key, failed: ChunksFailed) -> StoreError {
+    match failed {
+        ChunksFailed::Unreadable { read, failures } => {
+            no_valid_copy(key, read.failures.into_iter().chain(failures))
+        }
+        failed => failed.into_store_error(key),
     }
 }
 

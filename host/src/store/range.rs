@@ -71,11 +71,46 @@ impl Store {
     /// `NoValidCopy` naming each provider's failure, `Deleted` for a tombstone, or
     /// `State` when the local record of versions seen cannot be used.
     pub async fn head(&self, key: &Key) -> Result<ObjectHead, StoreError> {
-        let (manifest, index) = self.resolve_manifest(key, false).await?;
+        self.head_with(key, false).await
+    }
+
+    /// [`Store::head`] asking every provider and following the newest valid manifest
+    /// (`get --latest`).
+    ///
+    /// # Errors
+    /// As for [`Store::head`].
+    pub async fn head_latest(&self, key: &Key) -> Result<ObjectHead, StoreError> {
+        self.head_with(key, true).await
+    }
+
+    async fn head_with(&self, key: &Key, latest: bool) -> Result<ObjectHead, StoreError> {
+        let (manifest, index) = self.resolve_manifest(key, latest).await?;
         Ok(ObjectHead {
             manifest,
             provider: self.replicas[index].name().to_owned(),
         })
+    }
+
+    /// After a read of `failed` stopped with `error` before releasing a byte: the newest
+    /// manifest of `key`, asking every provider, when it outranks `failed` and some
+    /// provider's bytes did not match `failed`.
+    ///
+    /// [`Store::head`] follows the first provider's manifest, and a write interrupted
+    /// between committing a provider's bytes and writing its manifest leaves that
+    /// provider with bytes newer than its manifest; when no other provider still holds
+    /// the older version's bytes, only the newer manifest can be read. `None`: read
+    /// nothing else (the failure was not one of bytes, or nothing newer exists).
+    pub async fn newer_after_failed_read(
+        &self,
+        key: &Key,
+        failed: &Manifest,
+        error: &StoreError,
+    ) -> Option<ObjectHead> {
+        if !error.bytes_mismatched() {
+            return None;
+        }
+        let newest = self.head_latest(key).await.ok()?;
+        newest.manifest.outranks(failed).then_some(newest)
     }
 
     /// Writes bytes `start..end_exclusive` of the object `manifest` describes to `out`,

@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use super::summary::{FileFailure, Tallies, TreeSummary};
 use super::{remote_index, system_time_of, unix_nanos, Progress, TreeError, TreePrefix};
 use crate::manifest::Manifest;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What `get -r` should do.
 #[derive(Debug, Clone)]
@@ -121,8 +121,8 @@ async fn fetch_one(store: &Store, key: &Key, dir: &Path, rel: &str) -> Fetched {
     };
     // The manifest is resolved the same way a single `get` resolves it (rollback check,
     // versions seen recorded), then followed for the bytes.
-    let (manifest, served_by) = match store.resolve_manifest(key, false).await {
-        Ok(resolved) => resolved,
+    let (mut manifest, mut served_by) = match store.head(key).await {
+        Ok(head) => (head.manifest, head.provider),
         Err(e) => return Fetched::Failed(e.to_string()),
     };
     if matches_local(&target, &manifest) {
@@ -130,13 +130,23 @@ async fn fetch_one(store: &Store, key: &Key, dir: &Path, rel: &str) -> Fetched {
             size: manifest.body.size,
         };
     }
-    match write_verified(store, key, &manifest, &target).await {
+    let mut written = write_verified(store, key, &manifest, &target).await;
+    if let Err(WriteFailure::Read(e)) = &written {
+        // A failed read leaves nothing at the target, so a newer version can be read in
+        // its place (a write replaced this version's bytes).
+        if let Some(newer) = store.newer_after_failed_read(key, &manifest, e).await {
+            manifest = newer.manifest;
+            served_by = newer.provider;
+            written = write_verified(store, key, &manifest, &target).await;
+        }
+    }
+    match written {
         Ok(skipped) => Fetched::Written {
             size: manifest.body.size,
-            served_by: store.replicas()[served_by].name().to_owned(),
+            served_by,
             skipped,
         },
-        Err(e) => Fetched::Failed(e),
+        Err(e) => Fetched::Failed(e.to_string()),
     }
 }
 
@@ -215,12 +225,17 @@ async fn write_verified(
     key: &Key,
     manifest: &Manifest,
     target: &Path,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, WriteFailure> {
     let parent = target.parent().expect("targets are inside the directory");
     let temp = tempfile::Builder::new()
         .prefix(".mirra-get-")
         .tempfile_in(parent)
-        .map_err(|e| format!("creating a temporary file in {}: {e}", parent.display()))?;
+        .map_err(|e| {
+            WriteFailure::Local(format!(
+                "creating a temporary file in {}: {e}",
+                parent.display()
+            ))
+        })?;
     let (file, temp_path) = temp.into_parts();
     let capacity = usize::try_from(manifest.body.size)
         .unwrap_or(usize::MAX)
@@ -229,8 +244,9 @@ async fn write_verified(
     let report = store
         .get_verified(key, manifest, &mut out)
         .await
-        .map_err(|e| e.to_string())?;
-    out.flush().await.map_err(|e| e.to_string())?;
+        .map_err(WriteFailure::Read)?;
+    let local = WriteFailure::Local;
+    out.flush().await.map_err(|e| local(e.to_string()))?;
     let file = out.into_inner().into_std().await;
     let mtime = manifest.body.mtime_ns;
     tokio::task::spawn_blocking(move || {
@@ -240,11 +256,11 @@ async fn write_verified(
         file.sync_all()
     })
     .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("writing {}: {e}", target.display()))?;
+    .map_err(|e| local(e.to_string()))?
+    .map_err(|e| local(format!("writing {}: {e}", target.display())))?;
     temp_path
         .persist(target)
-        .map_err(|e| format!("renaming into {}: {e}", target.display()))?;
+        .map_err(|e| local(format!("renaming into {}: {e}", target.display())))?;
     Ok(report
         .skipped
         .0
@@ -254,6 +270,21 @@ async fn write_verified(
             (f.provider, reason)
         })
         .collect())
+}
+
+/// Why a file was not written: reading its object, or the local file system.
+enum WriteFailure {
+    Read(StoreError),
+    Local(String),
+}
+
+impl std::fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Read(e) => e.fmt(f),
+            Self::Local(why) => f.write_str(why),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,9 +18,11 @@
 //!
 //! Memory: a stream holds at most `WINDOW_BYTES` (24 MiB) plus one network piece, and a
 //! provider keeps at most `MAX_STREAMS` (4) streams, so at most 96 MiB is buffered
-//! per provider. A stream nobody reads for `IDLE` (5 s) is closed, as is one whose
-//! object was written or deleted through this provider; it then serves no more reads,
-//! so a stale stream serves at most `IDLE` after its last read.
+//! per provider. A stream is closed, and serves no more reads, when nobody has read
+//! it for `IDLE` (5 s), when its object is written or deleted through this provider,
+//! and when a later GET of its key is answered with another ETag (another writer
+//! replaced the object). A stale stream so serves at most `IDLE` after its last read,
+//! and nothing once this provider has seen the newer version.
 
 mod pump;
 mod window;
@@ -140,6 +142,21 @@ impl SequentialReads {
         lock(&self.recent).retain(|(p, _)| p != path);
     }
 
+    /// Ends every stream of `path` that holds a version other than `etag`: a response
+    /// just showed the object has changed since they opened, so what they hold is
+    /// stale (another writer replaced it, not through this provider).
+    pub fn saw_version(&self, path: &Path, etag: Option<&str>) {
+        let Some(etag) = etag else { return };
+        lock(&self.streams).retain(|s| {
+            let stale =
+                &s.path == path && s.state().etag.as_deref().is_some_and(|held| held != etag);
+            if stale {
+                s.end("the object changed");
+            }
+            !stale
+        });
+    }
+
     /// Streams open now (for tests).
     #[cfg(test)]
     fn open_streams(&self) -> usize {
@@ -164,6 +181,8 @@ struct StreamState {
     /// Why the stream ended; `None` while it can still serve reads.
     ended: Option<&'static str>,
     last_read: Instant,
+    /// The version the stream's response holds, once it has arrived.
+    etag: Option<String>,
 }
 
 impl SharedStream {
@@ -174,6 +193,7 @@ impl SharedStream {
                 window: Window::new(offset),
                 ended: None,
                 last_read: Instant::now(),
+                etag: None,
             }),
             progress: Notify::new(),
             demand: Notify::new(),
@@ -198,7 +218,11 @@ impl SharedStream {
         size: u64,
         etag: Option<String>,
     ) {
-        self.state().window.set_size(size);
+        {
+            let mut state = self.state();
+            state.window.set_size(size);
+            state.etag.clone_from(&etag);
+        }
         let feed = pump::Feed {
             source: pump::Source {
                 stream: Arc::clone(self),
@@ -313,6 +337,27 @@ mod tests {
         reads.forget(&path("k1"));
         assert!(reads.stream_for(&path("k1"), 0, 10).is_none());
         assert_eq!(reads.open_streams(), MAX_STREAMS - 1);
+    }
+
+    #[test]
+    fn a_response_of_another_version_ends_the_streams_of_the_old_one() {
+        let reads = SequentialReads::default();
+        let old = reads.register(&path("k"), 0);
+        old.state().etag = Some("\"v1\"".into());
+        let other_key = reads.register(&path("j"), 0);
+        other_key.state().etag = Some("\"v1\"".into());
+        let unanswered = reads.register(&path("k"), 4096);
+        reads.saw_version(&path("k"), Some("\"v1\""));
+        assert!(old.is_open(), "the same version stays");
+        reads.saw_version(&path("k"), None);
+        assert!(old.is_open(), "a response without an ETag proves nothing");
+        reads.saw_version(&path("k"), Some("\"v2\""));
+        assert!(!old.is_open(), "a stream of the old version ends");
+        assert!(other_key.is_open(), "another key's stream stays");
+        assert!(
+            unanswered.is_open(),
+            "a stream whose response is pending stays"
+        );
     }
 
     #[test]
