@@ -130,3 +130,93 @@ impl StorageDriver for Unopened {
         Err(self.error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use mirra_driver_api::{Capabilities, DriverInfo};
+
+    use super::*;
+    use crate::store::Store;
+
+    /// Replicas for every provider of `config_text`, as `open_replicas` would set them,
+    /// over drivers that need no library.
+    fn replicas(config_text: &str) -> Vec<Replica> {
+        let config = Config::parse(config_text, Path::new("test.toml")).unwrap();
+        config
+            .providers
+            .iter()
+            .map(|provider| {
+                let info = DriverInfo {
+                    name: "none".into(),
+                    version: "0".into(),
+                    url_schemes: Vec::new(),
+                    capabilities: Capabilities::default(),
+                };
+                let driver = Arc::new(Unopened("not opened in this test".into()));
+                Replica::new(settings(&config, provider), info, driver)
+            })
+            .collect()
+    }
+
+    fn signer() -> secp256k1::PublicKey {
+        let secret = secp256k1::SecretKey::from_secret_bytes([7; 32]).unwrap();
+        secp256k1::PublicKey::from_secret_key(&secret)
+    }
+
+    #[test]
+    fn config_weights_share_reads_among_equal_priorities() {
+        let config = r#"
+[identity]
+key_file = "/nonexistent/key"
+
+[[provider]]
+name = "light"
+driver = "disk"
+priority = 10
+weight = 1
+
+[[provider]]
+name = "heavy"
+driver = "disk"
+priority = 10
+weight = 99
+
+[[provider]]
+name = "fallback"
+driver = "disk"
+priority = 10
+weight = 0
+
+[[provider]]
+name = "first"
+driver = "disk"
+priority = 5
+weight = 1
+"#;
+        let state = tempfile::tempdir().unwrap();
+        let store = Store::read_only(replicas(config), signer(), state.path()).unwrap();
+        let name = |i: usize| store.replicas()[i].name().to_owned();
+        let mut second = HashMap::<String, usize>::new();
+        for _ in 0..2000 {
+            let order = store.read_order();
+            assert_eq!(
+                name(order[0]),
+                "first",
+                "a lower priority always comes first"
+            );
+            assert_eq!(
+                name(order[3]),
+                "fallback",
+                "weight 0 only when nothing else"
+            );
+            *second.entry(name(order[1])).or_default() += 1;
+        }
+        // Weight 99 against 1: about 1980 of 2000 (sd 4.5); ignoring weights would give
+        // about 1000, or none to the one listed second.
+        let heavy = second.get("heavy").copied().unwrap_or(0);
+        assert!(heavy >= 1900, "{second:?}");
+    }
+}

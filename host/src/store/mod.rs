@@ -28,6 +28,7 @@ use secp256k1::PublicKey;
 use crate::config::{WriteQuorum, DEFAULT_HEDGE_AFTER, MIN_HEDGE_AFTER};
 use crate::identity::Identity;
 use crate::manifest::ManifestBody;
+use crate::provider_order::{rfc7553_order_random, Rank};
 use crate::replica::Replica;
 use crate::state::{RepairJournal, StateError, VersionsSeen};
 use crate::write_lock::{WriteLock, WriteLockError, WriteLocks};
@@ -142,25 +143,23 @@ impl Store {
         &self.signer
     }
 
-    /// Provider indices in the order reads should try them: by priority, then providers
-    /// whose breaker is closed, then by recent latency.
-    ///
-    /// Not weighted at random among equal priorities: writes commit in provider order,
-    /// so the first provider of a priority is the one most likely to hold the newest
-    /// version, and a reader that starts elsewhere can take an older manifest whose bytes
-    /// a later, interrupted write already replaced (the SIGKILL test in
-    /// tests/tests/reliability.rs fails reliably with a random order).
+    /// Provider indices in the order reads should try them: by priority, weighted random
+    /// among equal priorities (RFC 7553, [`crate::provider_order`]), and within a
+    /// priority the providers whose breaker is closed first.
     pub(crate) fn read_order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.replicas.len()).collect();
-        order.sort_by(|&a, &b| {
-            let rank = |i: usize| {
-                let r = &self.replicas[i];
-                (r.settings().priority, r.health_record().is_open())
-            };
-            let latency = |i: usize| self.replicas[i].health_record().ewma().unwrap_or(0.0);
-            rank(a)
-                .cmp(&rank(b))
-                .then(latency(a).total_cmp(&latency(b)))
+        let ranks: Vec<Rank> = self
+            .replicas
+            .iter()
+            .map(|r| Rank {
+                priority: r.settings().priority,
+                weight: r.settings().weight,
+            })
+            .collect();
+        let mut order = rfc7553_order_random(&ranks);
+        // Stable: the weighted order stands among providers of equal health.
+        order.sort_by_key(|&i| {
+            let r = &self.replicas[i];
+            (r.settings().priority, r.health_record().is_open())
         });
         order
     }
