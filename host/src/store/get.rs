@@ -72,13 +72,10 @@ impl Store {
                 Err(failed) => return Err(whole_read_error(key, failed)),
             };
             // Nothing was written yet: a newer version may still be read in its place.
-            if asked_all {
+            if asked_all || !error.bytes_mismatched() {
                 return Err(error);
             }
             asked_all = true;
-            if !error.bytes_mismatched() {
-                return Err(error);
-            }
             match self.resolve_manifest(key, true).await {
                 Ok((newest, index)) if newest.outranks(&manifest) => {
                     (manifest, served_by) = (newest, index);
