@@ -2,6 +2,7 @@
 //! through `put`.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,7 +12,11 @@ use mirra_driver_api::{
 };
 
 use super::{Replica, ReplicaSettings, BUFFERED_WRITE_LIMIT};
+use crate::config::WriteQuorum;
 use crate::health::BreakerPolicy;
+use crate::identity::Identity;
+use crate::state::{RepairJournal, VersionsSeen};
+use crate::store::{Store, StoreParts};
 
 /// An in-memory store that records every call it gets, whatever it declares.
 #[derive(Default)]
@@ -81,6 +86,22 @@ impl StorageDriver for Recording {
 /// A provider named `rec` over a fresh [`Recording`] that declares `capabilities`.
 pub(crate) fn replica(capabilities: Capabilities) -> (Replica, Arc<Recording>) {
     named_replica("rec", capabilities)
+}
+
+/// A store over `replicas` with a new owner key, its state in `state`, a write
+/// succeeding once `quorum` providers committed it.
+pub(crate) fn store_over(replicas: Vec<Replica>, quorum: usize, state: &std::path::Path) -> Store {
+    let identity = Arc::new(Identity::generate());
+    Store::new(StoreParts {
+        replicas,
+        signer: identity.public_key(),
+        identity: Some(identity),
+        versions: VersionsSeen::open(state).unwrap(),
+        journal: RepairJournal::open(state).unwrap(),
+        quorum: WriteQuorum::Count(NonZeroUsize::new(quorum).unwrap()),
+        chunk_size: 1 << 20,
+        hedge_after: None,
+    })
 }
 
 /// [`replica`] under another name.

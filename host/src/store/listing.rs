@@ -218,32 +218,17 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroUsize;
-    use std::sync::Arc;
 
     use mirra_driver_api::Capabilities;
 
-    use crate::config::WriteQuorum;
-    use crate::identity::Identity;
-    use crate::replica::capability_tests::named_replica;
-    use crate::state::{RepairJournal, VersionsSeen};
-    use crate::store::{Store, StoreError, StoreParts};
+    use crate::replica::capability_tests::{named_replica, store_over};
+    use crate::store::StoreError;
 
     #[tokio::test]
     async fn a_listing_no_provider_can_answer_says_so_and_why() {
         let state = tempfile::tempdir().unwrap();
-        let identity = Arc::new(Identity::generate());
         let (unlistable, _) = named_replica("http-mirror", Capabilities::READ);
-        let store = Store::new(StoreParts {
-            replicas: vec![unlistable],
-            signer: identity.public_key(),
-            identity: Some(identity),
-            versions: VersionsSeen::open(state.path()).unwrap(),
-            journal: RepairJournal::open(state.path()).unwrap(),
-            quorum: WriteQuorum::Count(NonZeroUsize::new(1).unwrap()),
-            chunk_size: 1 << 20,
-            hedge_after: None,
-        });
+        let store = store_over(vec![unlistable], 1, state.path());
         for err in [
             store.list("photos/").await.unwrap_err(),
             store.verify("photos/", true).await.unwrap_err(),

@@ -95,34 +95,18 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroUsize;
-    use std::sync::Arc;
 
     use mirra_driver_api::{Capabilities, Key};
 
-    use crate::config::WriteQuorum;
-    use crate::identity::Identity;
-    use crate::replica::capability_tests::named_replica;
-    use crate::state::{RepairJournal, VersionsSeen};
-    use crate::store::{Store, StoreParts};
+    use crate::replica::capability_tests::{named_replica, store_over};
 
     #[tokio::test]
     async fn tombstones_go_only_to_providers_that_can_write() {
         let state = tempfile::tempdir().unwrap();
-        let identity = Arc::new(Identity::generate());
         let caps = Capabilities::READ | Capabilities::WRITE | Capabilities::DELETE;
         let (writable, written) = named_replica("writable", caps);
         let (read_only, untouched) = named_replica("read-only", Capabilities::READ);
-        let store = Store::new(StoreParts {
-            replicas: vec![writable, read_only],
-            signer: identity.public_key(),
-            identity: Some(identity),
-            versions: VersionsSeen::open(state.path()).unwrap(),
-            journal: RepairJournal::open(state.path()).unwrap(),
-            quorum: WriteQuorum::Count(NonZeroUsize::new(1).unwrap()),
-            chunk_size: 1 << 20,
-            hedge_after: None,
-        });
+        let store = store_over(vec![writable, read_only], 1, state.path());
         let key = Key::parse("doc.txt").unwrap();
         store.put(&key, &b"hello"[..], "").await.unwrap();
         let report = store.remove(&key).await.unwrap();

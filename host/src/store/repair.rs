@@ -213,34 +213,19 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::num::NonZeroUsize;
-    use std::sync::Arc;
 
     use mirra_driver_api::{Capabilities, Key};
 
-    use crate::config::WriteQuorum;
-    use crate::identity::Identity;
-    use crate::replica::capability_tests::named_replica;
-    use crate::state::{RepairJournal, VersionsSeen};
-    use crate::store::{Store, StoreParts, Verdict};
+    use crate::replica::capability_tests::{named_replica, store_over};
+    use crate::store::Verdict;
 
     #[tokio::test]
     async fn copies_that_all_fail_to_verify_are_reported_as_having_no_source() {
         let state = tempfile::tempdir().unwrap();
-        let identity = Arc::new(Identity::generate());
         let caps = Capabilities::READ | Capabilities::WRITE | Capabilities::LIST;
         let (a, a_driver) = named_replica("a", caps);
         let (b, b_driver) = named_replica("b", caps);
-        let store = Store::new(StoreParts {
-            replicas: vec![a, b],
-            signer: identity.public_key(),
-            identity: Some(identity),
-            versions: VersionsSeen::open(state.path()).unwrap(),
-            journal: RepairJournal::open(state.path()).unwrap(),
-            quorum: WriteQuorum::Count(NonZeroUsize::new(2).unwrap()),
-            chunk_size: 1 << 20,
-            hedge_after: None,
-        });
+        let store = store_over(vec![a, b], 2, state.path());
         let key = Key::parse("doc.txt").unwrap();
         store.put(&key, &b"hello"[..], "").await.unwrap();
         for driver in [&a_driver, &b_driver] {
