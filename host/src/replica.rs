@@ -45,6 +45,28 @@ pub struct ReplicaSettings {
     pub concurrency: usize,
 }
 
+#[cfg(test)]
+impl ReplicaSettings {
+    /// Settings for a test double: 5 s deadlines, no retries, a breaker that opens
+    /// after 5 failures for 1 s, 2 calls at once.
+    pub(crate) fn for_tests(name: &str, priority: u16) -> Self {
+        Self {
+            name: name.into(),
+            priority,
+            weight: 1,
+            required: false,
+            timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(5),
+            retries: 0,
+            breaker: BreakerPolicy {
+                failures: 5,
+                cooldown: Duration::from_secs(1),
+            },
+            concurrency: 2,
+        }
+    }
+}
+
 /// A provider: its settings, its driver's description, and the driver itself.
 #[derive(Clone)]
 pub struct Replica {
@@ -614,18 +636,8 @@ mod tests {
             Default::default(),
         ));
         let settings = ReplicaSettings {
-            name: "fixed".into(),
-            priority: 0,
-            weight: 1,
-            required: false,
-            timeout: Duration::from_secs(5),
-            stall_timeout: Duration::from_secs(5),
-            retries: 0,
-            breaker: BreakerPolicy {
-                failures: 5,
-                cooldown: Duration::from_secs(1),
-            },
             concurrency: 1,
+            ..ReplicaSettings::for_tests("fixed", 0)
         };
         let info = DriverInfo {
             name: "fixed".into(),
@@ -669,18 +681,12 @@ mod tests {
     #[tokio::test]
     async fn a_write_failing_mid_stream_counts_against_the_provider() {
         let settings = ReplicaSettings {
-            name: "flaky".into(),
-            priority: 0,
-            weight: 1,
-            required: false,
-            timeout: Duration::from_secs(5),
-            stall_timeout: Duration::from_secs(5),
-            retries: 0,
             breaker: BreakerPolicy {
                 failures: 1,
                 cooldown: Duration::from_secs(60),
             },
             concurrency: 1,
+            ..ReplicaSettings::for_tests("flaky", 0)
         };
         let info = DriverInfo {
             name: "failing-writes".into(),

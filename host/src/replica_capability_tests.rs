@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use mirra_driver_api::{
     Capabilities, DriverError, DriverInfo, DriverResult, ErrorKind, Key, ListPage, ObjectMeta,
@@ -13,7 +12,6 @@ use mirra_driver_api::{
 
 use super::{Replica, ReplicaSettings, BUFFERED_WRITE_LIMIT};
 use crate::config::WriteQuorum;
-use crate::health::BreakerPolicy;
 use crate::identity::Identity;
 use crate::state::{RepairJournal, VersionsSeen};
 use crate::store::{Store, StoreParts};
@@ -107,20 +105,7 @@ pub(crate) fn store_over(replicas: Vec<Replica>, quorum: usize, state: &std::pat
 /// [`replica`] under another name.
 pub(crate) fn named_replica(name: &str, capabilities: Capabilities) -> (Replica, Arc<Recording>) {
     let driver = Arc::new(Recording::default());
-    let settings = ReplicaSettings {
-        name: name.into(),
-        priority: 0,
-        weight: 1,
-        required: false,
-        timeout: Duration::from_secs(5),
-        stall_timeout: Duration::from_secs(5),
-        retries: 0,
-        breaker: BreakerPolicy {
-            failures: 5,
-            cooldown: Duration::from_secs(1),
-        },
-        concurrency: 2,
-    };
+    let settings = ReplicaSettings::for_tests(name, 0);
     let info = DriverInfo {
         name: "recording".into(),
         version: "0".into(),

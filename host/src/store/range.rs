@@ -252,18 +252,12 @@ mod tests {
 
     fn replica(name: &str, priority: u16, driver: Memory) -> Replica {
         let settings = ReplicaSettings {
-            name: name.into(),
-            priority,
-            weight: 1,
-            required: false,
-            timeout: Duration::from_secs(5),
-            stall_timeout: Duration::from_secs(5),
-            retries: 0,
             breaker: BreakerPolicy {
                 failures: 100,
                 cooldown: Duration::from_secs(1),
             },
             concurrency: 4,
+            ..ReplicaSettings::for_tests(name, priority)
         };
         let info = DriverInfo {
             name: "memory".into(),
