@@ -41,14 +41,15 @@ impl DriverFactory for OpendalFactory {
             version: env!("CARGO_PKG_VERSION").into(),
             url_schemes: Vec::new(),
             // What the writable services all do; a read-only one (ipfs) answers
-            // `Unsupported` to writes at run time.
+            // `Unsupported` to writes at run time. No ATOMIC_WRITE: a WebDAV MOVE onto an
+            // existing object deletes it first (RFC 4918 §9.9.3), so readers can briefly
+            // find nothing.
             capabilities: Capabilities::READ
                 | Capabilities::RANGE_READ
                 | Capabilities::WRITE
                 | Capabilities::STREAMING_WRITE
                 | Capabilities::LIST
-                | Capabilities::DELETE
-                | Capabilities::ATOMIC_WRITE,
+                | Capabilities::DELETE,
         }
     }
 
