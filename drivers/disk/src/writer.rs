@@ -1,4 +1,5 @@
 //! Atomic writes: a temporary file next to the object, fsync, rename, fsync the directory.
+//! Unsynced writes (for batches) skip both fsyncs; the driver's `flush` covers them.
 //!
 //! Readers open the object by name, so until the rename they see the old file and after
 //! it the new one, never a mix. The temporary file lives in the object's own directory
@@ -30,11 +31,22 @@ pub(crate) struct DiskWriter {
     file: Option<BufWriter<File>>,
     /// Whether `begin` created directories, whose entries must then reach the disk too.
     created_dirs: bool,
+    /// Whether commit syncs; when not, the next `flush` makes the write durable.
+    durability: Durability,
+}
+
+/// When a write reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On commit: the file and every directory entry it needs are synced.
+    OnCommit,
+    /// At the driver's next `flush` (one `syncfs` for the whole batch).
+    AtFlush,
 }
 
 impl DiskWriter {
     /// Creates the object's parent directories and a temporary file beside it.
-    pub(crate) fn begin(root: &Path, key: &Key) -> DriverResult<Self> {
+    pub(crate) fn begin(root: &Path, key: &Key, durability: Durability) -> DriverResult<Self> {
         let mut last_error = None;
         for _ in 0..CREATE_ATTEMPTS {
             let target = resolve(root, key, Access::Write)?;
@@ -57,6 +69,7 @@ impl DiskWriter {
                         temp_path,
                         file: Some(BufWriter::with_capacity(64 * 1024, file)),
                         created_dirs,
+                        durability,
                     })
                 }
                 // A delete pruned the empty parent between create_parents and here, or
@@ -83,12 +96,18 @@ impl DiskWriter {
         let file = file
             .into_inner()
             .map_err(|e| io_error("write", &self.temp_path, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| io_error("sync", &self.temp_path, e))?;
+        let synced = self.durability == Durability::OnCommit;
+        if synced {
+            file.sync_all()
+                .map_err(|e| io_error("sync", &self.temp_path, e))?;
+        }
         drop(file);
         // Re-check: a symlink or directory may have appeared on the way since `begin`.
         let target = resolve(&self.root, &self.key, Access::Write)?;
         fs::rename(&self.temp_path, &target).map_err(|e| io_error("rename onto", &target, e))?;
+        if !synced {
+            return Ok(());
+        }
         let parent = target.parent().unwrap_or(&self.root);
         sync_dir(parent)?;
         if self.created_dirs {
