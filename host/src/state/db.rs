@@ -227,7 +227,7 @@ impl StateDb {
 }
 
 /// The name the old layout gave a (signer, key): `versions/<hex of this>/`.
-pub(super) fn legacy_entry(signer: &PublicKey, key: &str) -> [u8; 32] {
+fn legacy_entry(signer: &PublicKey, key: &str) -> [u8; 32] {
     let mut id = signer.serialize().to_vec();
     id.extend_from_slice(key.as_bytes());
     crate::manifest::sha256(&id)

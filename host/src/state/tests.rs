@@ -1,7 +1,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use super::db::{legacy_entry, FILE_NAME, SCHEMA_VERSION};
+use super::db::{FILE_NAME, SCHEMA_VERSION};
 use super::*;
 use crate::identity::Identity;
 use crate::manifest::sha256;
@@ -204,9 +204,8 @@ fn write_old_layout(
     journal: &[(&str, &str)],
 ) {
     for (signer, key, marks) in versions {
-        let entry = state
-            .join("versions")
-            .join(hex::encode(legacy_entry(signer, key)));
+        let id = [&signer.serialize()[..], key.as_bytes()].concat();
+        let entry = state.join("versions").join(hex::encode(sha256(&id)));
         fs::create_dir_all(&entry).unwrap();
         for mark in *marks {
             fs::write(entry.join(mark.to_string()), "").unwrap();
