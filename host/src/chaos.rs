@@ -124,6 +124,16 @@ impl StorageDriver for ChaosDriver {
         self.before("health")?;
         self.inner.health()
     }
+
+    fn begin_unsynced_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        self.before("begin_write")?;
+        self.inner.begin_unsynced_write(key)
+    }
+
+    fn flush(&self) -> DriverResult<()> {
+        self.before("flush")?;
+        self.inner.flush()
+    }
 }
 
 #[cfg(test)]

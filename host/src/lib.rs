@@ -10,6 +10,7 @@
 pub mod chaos;
 pub mod cli;
 pub mod config;
+pub mod flush_group;
 pub mod gaia;
 pub mod gateway;
 pub mod health;

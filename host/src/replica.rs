@@ -17,6 +17,7 @@ use mirra_driver_api::{
 };
 use tokio::sync::Semaphore;
 
+use crate::flush_group::FlushGroup;
 use crate::health::{Admission, BreakerPolicy, Health};
 
 /// First retry backoff; doubled per attempt and jittered by ±50 %.
@@ -75,6 +76,7 @@ pub struct Replica {
     driver: Arc<dyn StorageDriver>,
     permits: Arc<Semaphore>,
     health: Arc<Health>,
+    flushes: Arc<FlushGroup>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -105,6 +107,7 @@ impl Replica {
             driver,
             permits,
             health,
+            flushes: Arc::default(),
         }
     }
 
@@ -402,27 +405,47 @@ impl Replica {
     /// when it declares `STREAMING_WRITE`, else (with `WRITE` only) buffered in memory,
     /// up to [`BUFFERED_WRITE_LIMIT`] bytes, and stored with one `put` at commit.
     ///
+    /// On a provider with `FLUSH` the write is unsynced (`begin_unsynced_write`): it is
+    /// durable only after [`Replica::flush`], which every caller makes before it
+    /// reports the write done. The driver's writer is created by the first `write` (or
+    /// the commit of an empty object), in the same blocking call: one hand-off fewer per
+    /// object.
+    ///
     /// # Errors
-    /// `Unsupported` without `WRITE`; the driver's error from `begin_write`.
-    pub async fn begin_write(&self, key: &Key) -> DriverResult<ReplicaWriter> {
+    /// `Unsupported` without `WRITE`.
+    pub fn begin_write(&self, key: &Key) -> DriverResult<ReplicaWriter> {
         self.require(Capabilities::WRITE, "write")?;
-        if !self.can(Capabilities::STREAMING_WRITE) {
-            return Ok(ReplicaWriter {
-                replica: self.clone(),
-                inner: Inner::Buffered {
-                    key: key.clone(),
-                    data: Vec::new(),
-                },
-            });
-        }
-        let key = key.clone();
-        let writer = self
-            .call("begin_write", move |d| d.begin_write(&key))
-            .await?;
+        let inner = if self.can(Capabilities::STREAMING_WRITE) {
+            Inner::Streamed {
+                key: key.clone(),
+                unsynced: self.can(Capabilities::FLUSH),
+                slot: Arc::new(Mutex::new(Slot::NotStarted)),
+            }
+        } else {
+            Inner::Buffered {
+                key: key.clone(),
+                data: Vec::new(),
+            }
+        };
         Ok(ReplicaWriter {
             replica: self.clone(),
-            inner: Inner::Streamed(Arc::new(Mutex::new(Some(writer)))),
+            inner,
         })
+    }
+
+    /// Makes every unsynced write to this provider so far durable (see
+    /// [`Replica::begin_write`]); concurrent callers share one driver flush. A no-op on
+    /// a provider without `FLUSH`, whose writes are durable when they return.
+    ///
+    /// # Errors
+    /// The driver's error.
+    pub async fn flush(&self) -> DriverResult<()> {
+        if !self.can(Capabilities::FLUSH) {
+            return Ok(());
+        }
+        self.flushes
+            .after_my_writes(|| self.call("flush", |d| d.flush()))
+            .await
     }
 }
 
@@ -457,10 +480,62 @@ pub struct ReplicaWriter {
 enum Inner {
     /// The driver's own streamed writer, shared with the blocking call writing to it so
     /// the call can return the write's own result (which health records) and still
-    /// leave the writer for `abort`; `None` once `commit` or `abort` took it.
-    Streamed(Arc<Mutex<Option<Box<dyn ObjectWriter>>>>),
+    /// leave the writer for `abort`.
+    Streamed {
+        key: Key,
+        /// Started with `begin_unsynced_write` (the provider has `FLUSH`).
+        unsynced: bool,
+        slot: Arc<Mutex<Slot>>,
+    },
     /// A `WRITE`-only driver: the bytes so far, stored with `put` at commit.
     Buffered { key: Key, data: Vec<u8> },
+}
+
+/// Where a streamed write's driver writer is.
+enum Slot {
+    /// Not created yet: the first call that needs it does.
+    NotStarted,
+    Open(Box<dyn ObjectWriter>),
+    /// Taken by `commit` or `abort`, or lost to a failed call.
+    Gone,
+}
+
+impl Slot {
+    /// The open writer, created first if it was not yet.
+    fn open(
+        &mut self,
+        d: &dyn StorageDriver,
+        key: &Key,
+        unsynced: bool,
+    ) -> DriverResult<&mut Box<dyn ObjectWriter>> {
+        if matches!(self, Slot::NotStarted) {
+            *self = Slot::Gone;
+            let writer = match unsynced {
+                true => d.begin_unsynced_write(key)?,
+                false => d.begin_write(key)?,
+            };
+            *self = Slot::Open(writer);
+        }
+        match self {
+            Slot::Open(writer) => Ok(writer),
+            _ => Err(DriverError::other("writer already failed")),
+        }
+    }
+
+    /// The open writer (created first if need be), out of its cell.
+    fn take(
+        cell: &Mutex<Slot>,
+        d: &dyn StorageDriver,
+        key: &Key,
+        unsynced: bool,
+    ) -> DriverResult<Box<dyn ObjectWriter>> {
+        let mut slot = cell.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.open(d, key, unsynced)?;
+        match std::mem::replace(&mut *slot, Slot::Gone) {
+            Slot::Open(writer) => Ok(writer),
+            _ => Err(DriverError::other("writer already failed")),
+        }
+    }
 }
 
 impl ReplicaWriter {
@@ -470,8 +545,12 @@ impl ReplicaWriter {
     /// The driver's error; for a buffered write, `InvalidInput` once the object grows past
     /// [`BUFFERED_WRITE_LIMIT`].
     pub async fn write(&mut self, data: Arc<Vec<u8>>) -> DriverResult<()> {
-        let slot = match &mut self.inner {
-            Inner::Streamed(slot) => slot,
+        let (key, unsynced, slot) = match &mut self.inner {
+            Inner::Streamed {
+                key,
+                unsynced,
+                slot,
+            } => (key.clone(), *unsynced, slot.clone()),
             Inner::Buffered { data: held, .. } => {
                 if held.len() + data.len() > BUFFERED_WRITE_LIMIT {
                     return Err(DriverError::invalid_input(format!(
@@ -486,57 +565,112 @@ impl ReplicaWriter {
                 return Ok(());
             }
         };
-        let slot = slot.clone();
         let timeout = self.replica.settings.timeout;
         self.replica
-            .call_once("write", timeout, move |_| {
+            .call_once("write", timeout, move |d| {
                 let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
-                let writer = held
-                    .as_mut()
-                    .ok_or_else(|| DriverError::other("writer already failed"))?;
-                writer.write(&data)
+                held.open(d, &key, unsynced)?.write(&data)
             })
             .await
     }
 
     /// Makes the object visible.
     pub async fn commit(self) -> DriverResult<()> {
-        let writer = match self.inner {
+        let (key, unsynced, slot) = match self.inner {
             Inner::Buffered { key, data } => return self.replica.put(&key, Arc::new(data)).await,
-            Inner::Streamed(slot) => take(&slot)?,
+            Inner::Streamed {
+                key,
+                unsynced,
+                slot,
+            } => (key, unsynced, slot),
         };
         self.replica
-            .call_once("commit", self.replica.settings.timeout, move |_| {
-                writer.commit()
+            .call_once("commit", self.replica.settings.timeout, move |d| {
+                Slot::take(&slot, d, &key, unsynced)?.commit()
             })
             .await
+    }
+
+    /// Commits this write and then `next` (a small object on the same provider, such as
+    /// the manifest of this one) in one blocking call; `next` is aborted when this
+    /// commit fails. Writers of other kinds are committed one after the other.
+    ///
+    /// # Errors
+    /// The first commit's error, else the second's.
+    pub async fn commit_then(self, next: ReplicaWriter) -> DriverResult<()> {
+        match (self.inner, next.inner) {
+            (
+                Inner::Streamed {
+                    key,
+                    unsynced,
+                    slot,
+                },
+                Inner::Streamed {
+                    key: next_key,
+                    unsynced: next_unsynced,
+                    slot: next_slot,
+                },
+            ) => {
+                self.replica
+                    .call_once("commit", self.replica.settings.timeout, move |d| {
+                        let first = Slot::take(&slot, d, &key, unsynced)?;
+                        let second = Slot::take(&next_slot, d, &next_key, next_unsynced);
+                        match (first.commit(), second) {
+                            (Ok(()), Ok(second)) => second.commit(),
+                            (Ok(()), Err(e)) => Err(e),
+                            (Err(e), second) => {
+                                if let Ok(second) = second {
+                                    let _ = second.abort();
+                                }
+                                Err(e)
+                            }
+                        }
+                    })
+                    .await
+            }
+            (first, second) => {
+                let (first, second) = (
+                    ReplicaWriter {
+                        replica: self.replica.clone(),
+                        inner: first,
+                    },
+                    ReplicaWriter {
+                        replica: next.replica,
+                        inner: second,
+                    },
+                );
+                match first.commit().await {
+                    Ok(()) => second.commit().await,
+                    Err(e) => {
+                        let _ = second.abort().await;
+                        Err(e)
+                    }
+                }
+            }
+        }
     }
 
     /// Discards what was written.
     pub async fn abort(self) -> DriverResult<()> {
         match self.inner {
             Inner::Buffered { .. } => Ok(()),
-            Inner::Streamed(slot) => {
+            Inner::Streamed { slot, .. } => {
+                let held = std::mem::replace(
+                    &mut *slot.lock().unwrap_or_else(PoisonError::into_inner),
+                    Slot::Gone,
+                );
+                // Never started, or lost to a deadline: nothing to abort.
+                let Slot::Open(writer) = held else {
+                    return Ok(());
+                };
                 self.replica
                     .call_once("abort", self.replica.settings.timeout, move |_| {
-                        match take(&slot) {
-                            Ok(writer) => writer.abort(),
-                            // Lost to a deadline: nothing left to abort.
-                            Err(_) => Ok(()),
-                        }
+                        writer.abort()
                     })
                     .await
             }
         }
     }
-}
-
-/// The streamed writer out of its cell, for a call that consumes it.
-fn take(slot: &Mutex<Option<Box<dyn ObjectWriter>>>) -> DriverResult<Box<dyn ObjectWriter>> {
-    slot.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take()
-        .ok_or_else(|| DriverError::other("writer already failed"))
 }
 
 /// One driver call's entry in its provider's health, written once: by the blocking task
@@ -696,7 +830,7 @@ mod tests {
         };
         let replica = Replica::new(settings, info, Arc::new(FailingWrites));
         let key = Key::parse("k").unwrap();
-        let mut writer = replica.begin_write(&key).await.unwrap();
+        let mut writer = replica.begin_write(&key).unwrap();
         let err = writer.write(Arc::new(vec![1, 2, 3])).await.unwrap_err();
         assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
         let health = replica.health_record().snapshot();

@@ -123,7 +123,7 @@ fn key(s: &str) -> Key {
 async fn a_write_only_driver_gets_one_put_at_commit_and_never_begin_write() {
     let (replica, driver) = replica(Capabilities::READ | Capabilities::WRITE);
     let k = key("obj");
-    let mut writer = replica.begin_write(&k).await.unwrap();
+    let mut writer = replica.begin_write(&k).unwrap();
     writer.write(Arc::new(b"hello ".to_vec())).await.unwrap();
     writer.write(Arc::new(b"world".to_vec())).await.unwrap();
     assert!(driver.calls().is_empty(), "{:?}", driver.calls());
@@ -132,7 +132,7 @@ async fn a_write_only_driver_gets_one_put_at_commit_and_never_begin_write() {
     assert_eq!(driver.objects.lock().unwrap()["obj"], b"hello world");
 
     // An aborted buffered write calls nothing and stores nothing.
-    let mut writer = replica.begin_write(&key("gone")).await.unwrap();
+    let mut writer = replica.begin_write(&key("gone")).unwrap();
     writer.write(Arc::new(b"x".to_vec())).await.unwrap();
     writer.abort().await.unwrap();
     assert_eq!(driver.calls(), ["put obj"]);
@@ -142,7 +142,7 @@ async fn a_write_only_driver_gets_one_put_at_commit_and_never_begin_write() {
 #[tokio::test]
 async fn a_buffered_write_over_the_limit_fails_clearly_and_stores_nothing() {
     let (replica, driver) = replica(Capabilities::READ | Capabilities::WRITE);
-    let mut writer = replica.begin_write(&key("big")).await.unwrap();
+    let mut writer = replica.begin_write(&key("big")).unwrap();
     writer
         .write(Arc::new(vec![0u8; BUFFERED_WRITE_LIMIT]))
         .await
@@ -161,7 +161,7 @@ async fn undeclared_operations_are_refused_without_calling_the_driver() {
     let k = key("k");
     let refusals = [
         replica.put(&k, Arc::new(b"x".to_vec())).await.err(),
-        replica.begin_write(&k).await.err(),
+        replica.begin_write(&k).err(),
         replica.delete(&k).await.err(),
         replica.list("", None, 10).await.err(),
         replica.public_url(&k).await.err(),

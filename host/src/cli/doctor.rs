@@ -193,18 +193,20 @@ async fn probe(replica: &crate::replica::Replica) -> Result<String, String> {
 }
 
 /// Writes through the same path as an object's bytes (streamed, or buffered to one
-/// `put`), then with `put` as a manifest is written.
+/// `put`; unsynced and flushed on a provider with `FLUSH`), then with `put` as a
+/// manifest is written.
 async fn write_probe(
     replica: &crate::replica::Replica,
     key: &Key,
     payload: Arc<Vec<u8>>,
 ) -> Result<(), mirra_driver_api::DriverError> {
-    let mut writer = replica.begin_write(key).await?;
+    let mut writer = replica.begin_write(key)?;
     if let Err(e) = writer.write(payload.clone()).await {
         let _ = writer.abort().await;
         return Err(e);
     }
     writer.commit().await?;
+    replica.flush().await?;
     replica.put(key, payload).await
 }
 

@@ -126,6 +126,9 @@ impl StorageDriver for Unopened {
     fn list(&self, _: &str, _: Option<&str>, _: u32) -> DriverResult<ListPage> {
         Err(self.error())
     }
+    fn flush(&self) -> DriverResult<()> {
+        Err(self.error())
+    }
     fn health(&self) -> DriverResult<()> {
         Err(self.error())
     }

@@ -60,6 +60,8 @@ pub(crate) enum WriteProblem {
     Commit(DriverError),
     /// Writing the manifest failed.
     Manifest(DriverError),
+    /// Making the write durable (the provider's flush) failed.
+    Flush(DriverError),
     /// Deleting the bytes before writing a tombstone failed (repair).
     Delete(DriverError),
     /// The tombstone was written but the bytes could not be deleted.
@@ -77,6 +79,7 @@ impl fmt::Display for WriteProblem {
             Self::Task(e) => write!(f, "writer task failed: {e}"),
             Self::Commit(e) => write!(f, "commit: {e}"),
             Self::Manifest(e) => write!(f, "manifest: {e}"),
+            Self::Flush(e) => write!(f, "flush: {e}"),
             Self::Delete(e) => write!(f, "delete: {e}"),
             Self::BytesKept(e) => write!(f, "tombstone written, bytes not deleted: {e}"),
             Self::NoSource(why) => f.write_str(why),

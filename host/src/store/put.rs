@@ -234,6 +234,13 @@ impl Store {
     /// The bytes were streamed to all providers at once; only this short last step goes
     /// in turn, so a crash at any moment leaves at most one provider whose bytes are newer
     /// than its manifest, and every other provider holds a complete, verifiable version.
+    ///
+    /// On providers with `FLUSH` the bytes were written unsynced; the manifest is staged
+    /// the same way beside them and one flush makes both durable before either becomes
+    /// visible, and a second flush after the commits makes those durable before the
+    /// write is reported. Concurrent writes share these flushes (see
+    /// [`crate::flush_group`]), so a burst of small objects costs a few syncs per
+    /// provider instead of several per object.
     pub(crate) async fn commit_in_turn(
         &self,
         key: &Key,
@@ -243,21 +250,64 @@ impl Store {
         let storage_key =
             Key::parse(&manifest_key(key.as_str())).expect("manifest keys of valid keys are valid");
         let json = Arc::new(manifest.to_json());
-        let mut committed = Vec::with_capacity(written.len());
-        for writer in written {
-            let (storage_key, json) = (&storage_key, &json);
-            let attempt = writer
-                .then(|index, writer| async move {
-                    writer.commit().await.map_err(WriteProblem::Commit)?;
-                    self.replicas[index]
-                        .put(storage_key, json.clone())
+        let (storage_key, json) = (&storage_key, &json);
+        let staged = join_all(written.into_iter().map(|writer| {
+            writer.then(|index, writer| async move {
+                let replica = &self.replicas[index];
+                if !replica.can(Capabilities::FLUSH) {
+                    return Ok((writer, None));
+                }
+                let staged = async {
+                    let mut staged = replica
+                        .begin_write(storage_key)
+                        .map_err(WriteProblem::Manifest)?;
+                    staged
+                        .write(json.clone())
                         .await
-                        .map_err(WriteProblem::Manifest)
+                        .map_err(WriteProblem::Manifest)?;
+                    replica.flush().await.map_err(WriteProblem::Flush)?;
+                    Ok(staged)
+                };
+                match staged.await {
+                    Ok(staged) => Ok((writer, Some(staged))),
+                    Err(problem) => {
+                        let _ = writer.abort().await;
+                        Err(problem)
+                    }
+                }
+            })
+        }))
+        .await;
+        let mut committed = Vec::with_capacity(staged.len());
+        for attempt in staged {
+            let attempt = attempt
+                .then(|index, (writer, staged)| async move {
+                    match staged {
+                        Some(staged) => writer
+                            .commit_then(staged)
+                            .await
+                            .map_err(WriteProblem::Commit),
+                        None => {
+                            writer.commit().await.map_err(WriteProblem::Commit)?;
+                            self.replicas[index]
+                                .put(storage_key, json.clone())
+                                .await
+                                .map_err(WriteProblem::Manifest)
+                        }
+                    }
                 })
                 .await;
             committed.push(attempt);
         }
-        committed
+        join_all(committed.into_iter().map(|attempt| {
+            attempt.then(|index, ()| async move {
+                self.replicas[index]
+                    .flush()
+                    .await
+                    .map_err(WriteProblem::Flush)
+            })
+        }))
+        .await
     }
 
     /// Applies the write policy to the attempts (one per provider), records the version
@@ -382,10 +432,7 @@ async fn stream_to(
     if !replica.can(Capabilities::WRITE) {
         return Err(WriteProblem::Bytes(DriverError::unsupported("write")));
     }
-    let mut writer = replica
-        .begin_write(&key)
-        .await
-        .map_err(WriteProblem::Bytes)?;
+    let mut writer = replica.begin_write(&key).map_err(WriteProblem::Bytes)?;
     while let Some(piece) = rx.recv().await {
         match piece {
             Piece::Data(data) => {
@@ -417,3 +464,7 @@ pub(crate) fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+#[path = "put_tests.rs"]
+mod tests;
