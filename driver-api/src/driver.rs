@@ -79,6 +79,26 @@ pub trait StorageDriver: Send + Sync + 'static {
     fn health(&self) -> DriverResult<()> {
         Ok(())
     }
+
+    /// Like [`begin_write`](Self::begin_write), but neither `write` nor `commit` need
+    /// make anything durable: that waits for the next [`flush`](Self::flush). The host
+    /// writes a batch of objects this way, flushes, commits them all, and flushes again,
+    /// so one sync per provider covers the whole batch and a crash never leaves a
+    /// visible object whose bytes did not reach the disk. Capability:
+    /// [`FLUSH`](crate::Capabilities::FLUSH) (since 1.2); the default is `begin_write`,
+    /// whose writes are durable on commit, which is stronger.
+    fn begin_unsynced_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        self.begin_write(key)
+    }
+
+    /// Makes durable every byte written so far through writers from
+    /// [`begin_unsynced_write`](Self::begin_unsynced_write), committed or not, and every
+    /// commit of them that returned, on this provider. Several threads may call it at
+    /// once. Capability: [`FLUSH`](crate::Capabilities::FLUSH) (since 1.2); the default
+    /// answers `Ok`, right for a driver whose writes are durable when they return.
+    fn flush(&self) -> DriverResult<()> {
+        Ok(())
+    }
 }
 
 /// A streamed write in progress, from [`StorageDriver::begin_write`].

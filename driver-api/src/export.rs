@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use abi_stable::{
     library::{CheckTypeLayout, LibHeader, RootModuleResult},
@@ -13,7 +14,8 @@ use abi_stable::{
 
 use crate::ffi::{
     DriverModule, DriverModuleRef, FfiAddressPolicy, FfiDriver, FfiDriverBox, FfiDriverInfo,
-    FfiDriver_TO, FfiError, FfiHostContext, FfiListPage, FfiWriter, FfiWriterBox, FfiWriter_TO,
+    FfiDriver_TO, FfiError, FfiFlush, FfiFlush_TO, FfiHostContext, FfiListPage, FfiOpened,
+    FfiWriter, FfiWriterBox, FfiWriter_TO,
 };
 use crate::{
     context, Capabilities, DriverError, DriverFactory, DriverInfo, ErrorKind, Key, ObjectWriter,
@@ -100,6 +102,30 @@ pub const fn lib_header_v1_0<F: DriverFactory>() -> LibHeader {
     }
 }
 
+/// A header exporting the 1.1 root module (no `open_flushing`), for tests showing that
+/// drivers built before 1.2 still load. Not part of the stable API.
+pub const fn lib_header_v1_1<F: DriverFactory>() -> LibHeader {
+    // SAFETY: as for `lib_header`, with the 1.1 module type.
+    unsafe {
+        LibHeader::from_constructor::<crate::ffi::v1_1::DriverModuleRef>(
+            construct_v1_1::<F>,
+            CheckTypeLayout::Yes,
+        )
+    }
+}
+
+extern "C" fn construct_v1_1<F: DriverFactory>() -> RootModuleResult {
+    abi_stable::library::__call_root_module_loader(|| {
+        crate::ffi::v1_1::DriverModule {
+            info: info::<F>,
+            open: open::<F>,
+            open_url: open_url::<F>,
+            open_url_within: open_url_within::<F>,
+        }
+        .leak_into_prefix()
+    })
+}
+
 extern "C" fn construct_v1_0<F: DriverFactory>() -> RootModuleResult {
     abi_stable::library::__call_root_module_loader(|| {
         crate::ffi::v1_0::DriverModule {
@@ -121,6 +147,7 @@ fn module<F: DriverFactory>() -> DriverModuleRef {
         open: open::<F>,
         open_url: open_url::<F>,
         open_url_within: open_url_within::<F>,
+        open_flushing: open_flushing::<F>,
     }
     .leak_into_prefix()
 }
@@ -159,6 +186,23 @@ extern "C" fn open_url_within<F: DriverFactory>(
     open_with::<F>(ctx, || F::open_url_within(url.as_str(), &policy))
 }
 
+extern "C" fn open_flushing<F: DriverFactory>(
+    ctx: FfiHostContext,
+    config: RStr<'_>,
+) -> RResult<FfiOpened, FfiError> {
+    guard(|| {
+        context::install_forwarder(ctx, F::info().name);
+        F::open(config.as_str())
+    })
+    .map(|driver| {
+        let driver: Arc<dyn StorageDriver> = Arc::from(driver);
+        FfiOpened {
+            flush: FfiFlush_TO::from_value(FlushAdapter(driver.clone()), TD_Opaque),
+            driver: FfiDriver_TO::from_value(DriverAdapter(driver), TD_Opaque),
+        }
+    })
+}
+
 fn open_with<F: DriverFactory>(
     ctx: FfiHostContext,
     open: impl FnOnce() -> Result<Box<dyn StorageDriver>, DriverError>,
@@ -167,7 +211,7 @@ fn open_with<F: DriverFactory>(
         context::install_forwarder(ctx, F::info().name);
         open()
     })
-    .map(|driver| FfiDriver_TO::from_value(DriverAdapter(driver), TD_Opaque))
+    .map(|driver| FfiDriver_TO::from_value(DriverAdapter(Arc::from(driver)), TD_Opaque))
 }
 
 /// Runs `f`, turning a panic into a `Panicked` error.
@@ -193,7 +237,21 @@ fn parse_key(key: RStr<'_>) -> Result<Key, DriverError> {
     Ok(Key::parse(key.as_str())?)
 }
 
-struct DriverAdapter(Box<dyn StorageDriver>);
+struct DriverAdapter(Arc<dyn StorageDriver>);
+
+/// The 1.2 calls of the same opened provider as a [`DriverAdapter`].
+struct FlushAdapter(Arc<dyn StorageDriver>);
+
+impl FfiFlush for FlushAdapter {
+    fn begin_unsynced_write(&self, key: RStr<'_>) -> RResult<FfiWriterBox, FfiError> {
+        guard(|| self.0.begin_unsynced_write(&parse_key(key)?))
+            .map(|writer| FfiWriter_TO::from_value(WriterAdapter(writer), TD_Opaque))
+    }
+
+    fn flush(&self) -> RResult<(), FfiError> {
+        guard(|| self.0.flush())
+    }
+}
 
 impl FfiDriver for DriverAdapter {
     fn stat(&self, key: RStr<'_>) -> RResult<u64, FfiError> {

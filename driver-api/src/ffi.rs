@@ -162,6 +162,25 @@ pub trait FfiDriver: Send + Sync {
 
 pub type FfiDriverBox = FfiDriver_TO<'static, RBox<()>>;
 
+/// Added in 1.2, beside [`FfiDriver`] rather than in it: abi_stable refuses a library
+/// whose vtable has fewer methods than the host's, so `FfiDriver` stays as 1.0 froze it.
+#[sabi_trait]
+pub trait FfiFlush: Send + Sync {
+    fn begin_unsynced_write(&self, key: RStr<'_>) -> RResult<FfiWriterBox, FfiError>;
+    #[sabi(last_prefix_field)]
+    fn flush(&self) -> RResult<(), FfiError>;
+}
+
+pub type FfiFlushBox = FfiFlush_TO<'static, RBox<()>>;
+
+/// One opened provider with its 1.2 entry points.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct FfiOpened {
+    pub driver: FfiDriverBox,
+    pub flush: FfiFlushBox,
+}
+
 /// An [`AddressPolicy`](crate::AddressPolicy) on the wire: class bits, extra addresses
 /// as text, and whether local files may be opened.
 #[repr(C)]
@@ -217,6 +236,10 @@ pub struct DriverModule {
         RStr<'_>,
         &FfiAddressPolicy,
     ) -> RResult<FfiDriverBox, FfiError>,
+    /// Added in 1.2: `open`, with the provider's flush entry points. Drivers built
+    /// before 1.2 are loaded through [`v1_1::DriverModuleRef`] and have none.
+    #[sabi(missing_field(option))]
+    pub open_flushing: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiOpened, FfiError>,
 }
 
 impl RootModule for DriverModuleRef {
@@ -224,6 +247,41 @@ impl RootModule for DriverModuleRef {
     const BASE_NAME: &'static str = "mirra_driver";
     const NAME: &'static str = "mirra driver";
     const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The root module exactly as 1.1 declared it; see [`v1_0`] for why it is kept.
+pub mod v1_1 {
+    use abi_stable::{
+        declare_root_module_statics, library::RootModule, package_version_strings,
+        sabi_types::VersionStrings, std_types::RResult, std_types::RStr, StableAbi,
+    };
+
+    use super::{FfiAddressPolicy, FfiDriverBox, FfiDriverInfo, FfiError, FfiHostContext};
+
+    /// Never change: this is what drivers built against 1.1 export.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = DriverModuleRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct DriverModule {
+        pub info: extern "C" fn() -> FfiDriverInfo,
+        pub open: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+        #[sabi(last_prefix_field)]
+        pub open_url: extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>,
+        #[sabi(missing_field(option))]
+        pub open_url_within: extern "C" fn(
+            FfiHostContext,
+            RStr<'_>,
+            &FfiAddressPolicy,
+        ) -> RResult<FfiDriverBox, FfiError>,
+    }
+
+    impl RootModule for DriverModuleRef {
+        declare_root_module_statics! {DriverModuleRef}
+        const BASE_NAME: &'static str = "mirra_driver";
+        const NAME: &'static str = "mirra driver";
+        const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    }
 }
 
 /// The root module exactly as 1.0 declared it. abi_stable only accepts a library whose

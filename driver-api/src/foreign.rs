@@ -8,7 +8,8 @@ use abi_stable::{
 };
 
 use crate::ffi::{
-    DriverModuleRef, FfiAddressPolicy, FfiDriverBox, FfiError, FfiHostContext, FfiWriterBox,
+    DriverModuleRef, FfiAddressPolicy, FfiDriverBox, FfiError, FfiFlushBox, FfiHostContext,
+    FfiOpened, FfiWriterBox,
 };
 use crate::{
     AddressPolicy, DriverError, DriverInfo, DriverResult, HostContext, Key, ListPage, ObjectMeta,
@@ -132,21 +133,24 @@ fn summarize_layout_report(report: &str) -> String {
     }
 }
 
-/// The root module as the library exports it: this version's, or 1.0's.
+/// The root module as the library exports it: this version's, 1.1's or 1.0's.
 #[derive(Clone, Copy)]
 enum Module {
     Current(DriverModuleRef),
+    V1_1(crate::ffi::v1_1::DriverModuleRef),
     V1_0(crate::ffi::v1_0::DriverModuleRef),
 }
 
 type OpenFn = extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiDriverBox, FfiError>;
 type OpenWithinFn =
     extern "C" fn(FfiHostContext, RStr<'_>, &FfiAddressPolicy) -> RResult<FfiDriverBox, FfiError>;
+type OpenFlushingFn = extern "C" fn(FfiHostContext, RStr<'_>) -> RResult<FfiOpened, FfiError>;
 
 impl Module {
     fn info(self) -> extern "C" fn() -> crate::ffi::FfiDriverInfo {
         match self {
             Self::Current(m) => m.info(),
+            Self::V1_1(m) => m.info(),
             Self::V1_0(m) => m.info(),
         }
     }
@@ -154,6 +158,7 @@ impl Module {
     fn open(self) -> OpenFn {
         match self {
             Self::Current(m) => m.open(),
+            Self::V1_1(m) => m.open(),
             Self::V1_0(m) => m.open(),
         }
     }
@@ -161,6 +166,7 @@ impl Module {
     fn open_url(self) -> OpenFn {
         match self {
             Self::Current(m) => m.open_url(),
+            Self::V1_1(m) => m.open_url(),
             Self::V1_0(m) => m.open_url(),
         }
     }
@@ -168,7 +174,15 @@ impl Module {
     fn open_url_within(self) -> Option<OpenWithinFn> {
         match self {
             Self::Current(m) => m.open_url_within(),
+            Self::V1_1(m) => m.open_url_within(),
             Self::V1_0(_) => None,
+        }
+    }
+
+    fn open_flushing(self) -> Option<OpenFlushingFn> {
+        match self {
+            Self::Current(m) => m.open_flushing(),
+            Self::V1_1(_) | Self::V1_0(_) => None,
         }
     }
 }
@@ -212,11 +226,17 @@ impl DriverLibrary {
         let path = shown_as;
         let module = match header.init_root_module::<DriverModuleRef>() {
             Ok(module) => Module::Current(module),
-            // A driver built against 1.0 has fewer root-module fields than this host.
+            // A driver built against an older 1.x has fewer root-module fields than this
+            // host; abi_stable accepts it against the layout of its own minor version.
             Err(first @ LibraryError::AbiInstability(_)) => {
-                match header.init_root_module::<crate::ffi::v1_0::DriverModuleRef>() {
-                    Ok(module) => Module::V1_0(module),
-                    Err(_) => return Err(LoadError::from_library_error(path, first)),
+                if let Ok(module) = header.init_root_module::<crate::ffi::v1_1::DriverModuleRef>() {
+                    Module::V1_1(module)
+                } else if let Ok(module) =
+                    header.init_root_module::<crate::ffi::v1_0::DriverModuleRef>()
+                {
+                    Module::V1_0(module)
+                } else {
+                    return Err(LoadError::from_library_error(path, first));
                 }
             }
             Err(e) => return Err(LoadError::from_library_error(path, e)),
@@ -244,8 +264,14 @@ impl DriverLibrary {
     /// # Errors
     /// The driver's own error, e.g. `InvalidInput` for a bad config.
     pub fn open(&self, ctx: HostContext, config_toml: &str) -> DriverResult<LoadedDriver> {
-        let result = (self.module.open())(ctx.ffi, RStr::from_str(config_toml));
-        into_result(result).map(|inner| LoadedDriver { inner })
+        let config = RStr::from_str(config_toml);
+        match self.module.open_flushing() {
+            Some(open) => into_result(open(ctx.ffi, config)).map(|opened| LoadedDriver {
+                inner: opened.driver,
+                flush: Some(opened.flush),
+            }),
+            None => into_result((self.module.open())(ctx.ffi, config)).map(LoadedDriver::new),
+        }
     }
 
     /// Opens read-only access rooted at `url`.
@@ -254,7 +280,7 @@ impl DriverLibrary {
     /// `Unsupported` if the driver cannot open URLs, or the driver's own error.
     pub fn open_url(&self, ctx: HostContext, url: &str) -> DriverResult<LoadedDriver> {
         let result = (self.module.open_url())(ctx.ffi, RStr::from_str(url));
-        into_result(result).map(|inner| LoadedDriver { inner })
+        into_result(result).map(LoadedDriver::new)
     }
 }
 
@@ -287,7 +313,7 @@ impl DriverLibrary {
             RStr::from_str(url),
             &FfiAddressPolicy::from(policy),
         );
-        into_result(result).map(|inner| LoadedDriver { inner })
+        into_result(result).map(LoadedDriver::new)
     }
 }
 
@@ -298,6 +324,15 @@ fn into_result<T>(result: RResult<T, FfiError>) -> DriverResult<T> {
 /// A provider opened through a loaded library, seen as a plain [`StorageDriver`].
 pub struct LoadedDriver {
     inner: FfiDriverBox,
+    /// The 1.2 entry points; `None` for drivers built earlier and for providers opened
+    /// from URLs (read-only), which then answer with the trait's defaults.
+    flush: Option<FfiFlushBox>,
+}
+
+impl LoadedDriver {
+    fn new(inner: FfiDriverBox) -> Self {
+        Self { inner, flush: None }
+    }
 }
 
 impl std::fmt::Debug for LoadedDriver {
@@ -353,6 +388,21 @@ impl StorageDriver for LoadedDriver {
 
     fn health(&self) -> DriverResult<()> {
         into_result(self.inner.health())
+    }
+
+    fn begin_unsynced_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        let Some(flush) = &self.flush else {
+            return self.begin_write(key);
+        };
+        let writer = into_result(flush.begin_unsynced_write(key.as_str().into()))?;
+        Ok(Box::new(LoadedWriter(Some(writer))))
+    }
+
+    fn flush(&self) -> DriverResult<()> {
+        match &self.flush {
+            Some(flush) => into_result(flush.flush()),
+            None => Ok(()),
+        }
     }
 }
 

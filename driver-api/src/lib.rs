@@ -32,6 +32,10 @@
 //!   `stat` and `read`, `RANGE_READ` for a `read` at a non-zero offset (without it the
 //!   host reads from the start and skips), `LIST`, `DELETE`, `PUBLIC_URL`. `health`
 //!   needs none; its default answers `Ok`.
+//! - [`Capabilities::FLUSH`] (since 1.2) adds [`StorageDriver::begin_unsynced_write`]
+//!   and [`StorageDriver::flush`]: writes that become durable together at the next
+//!   flush instead of one sync each. The host flushes after writing a batch's bytes and
+//!   again after committing them, before it reports success.
 //!
 //! The host loads the library with [`DriverLibrary::load`] and sees each opened provider
 //! as a [`LoadedDriver`], which implements the same [`StorageDriver`] trait.
@@ -73,6 +77,6 @@ pub use types::{Capabilities, DriverInfo, ListEntry, ListPage, ObjectMeta};
 /// Items the [`export_driver!`] macro expands to. Not part of the stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{lib_header, lib_header_v1_0};
+    pub use crate::export::{lib_header, lib_header_v1_0, lib_header_v1_1};
     pub use abi_stable::library::LibHeader;
 }

@@ -30,8 +30,13 @@ impl Capabilities {
     pub const PUBLIC_URL: Self = Self(1 << 6);
     /// A write becomes visible all at once: readers see the old object or the new one.
     pub const ATOMIC_WRITE: Self = Self(1 << 7);
+    /// Since 1.2: `begin_unsynced_write` skips the per-object sync and `flush` makes
+    /// everything written so far durable at once (see [`StorageDriver::flush`]).
+    ///
+    /// [`StorageDriver::flush`]: crate::StorageDriver::flush
+    pub const FLUSH: Self = Self(1 << 8);
 
-    const NAMES: [(Self, &'static str); 8] = [
+    const NAMES: [(Self, &'static str); 9] = [
         (Self::READ, "read"),
         (Self::RANGE_READ, "range-read"),
         (Self::WRITE, "write"),
@@ -40,6 +45,7 @@ impl Capabilities {
         (Self::DELETE, "delete"),
         (Self::PUBLIC_URL, "public-url"),
         (Self::ATOMIC_WRITE, "atomic-write"),
+        (Self::FLUSH, "flush"),
     ];
 
     /// The flags as stored on the wire.

@@ -32,11 +32,15 @@ fn run_kit(driver: &LoadedDriver, service: &str) {
     let library = library();
     let caps = library.info().capabilities;
     let summary = testkit::run_all(driver, caps);
-    // The driver has no public URLs and does not promise atomic replacement (WebDAV's
-    // MOVE deletes first); every other capability's checks run.
+    // The driver has no public URLs, no flush and does not promise atomic replacement
+    // (WebDAV's MOVE deletes first); every other capability's checks run.
     assert_eq!(
         summary.skipped,
-        ["atomic_write_visibility", "public_url_shape"],
+        [
+            "unsynced_batch_then_flush",
+            "atomic_write_visibility",
+            "public_url_shape"
+        ],
         "{service}: skipped {:?}",
         summary.skipped
     );

@@ -71,6 +71,10 @@ full_size_checks! {
     streaming::abort_leaves_nothing proves Capabilities::STREAMING_WRITE;
     /// Eight threads streaming distinct keys at once all land intact.
     streaming::concurrent_writers proves Capabilities::STREAMING_WRITE;
+    /// Unsynced writes from several threads, flushed, committed and flushed again as the
+    /// host does, all read back intact; nothing shows before its commit, and an aborted
+    /// unsynced write leaves the older object.
+    streaming::unsynced_batch_then_flush proves Capabilities::FLUSH;
     /// After `delete`, `stat`, `read` and a second `delete` all say `NotFound`.
     data::delete_then_not_found proves Capabilities::DELETE;
     /// 1,100 keys list exactly once each across pages of 250, in a stable order, and a
@@ -177,6 +181,12 @@ fn entries() -> Vec<Entry> {
         entry!(streamed_write_32mib, C::STREAMING_WRITE, stream, streaming),
         entry!(abort_leaves_nothing, C::STREAMING_WRITE, stream, streaming),
         entry!(concurrent_writers, C::STREAMING_WRITE, stream, streaming),
+        entry!(
+            unsynced_batch_then_flush,
+            C::FLUSH,
+            stream | C::FLUSH,
+            streaming
+        ),
         entry!(delete_then_not_found, C::DELETE, rw | C::DELETE, data),
         entry!(list_prefix_and_paging, C::LIST, rw | C::LIST, data),
         entry!(

@@ -101,6 +101,71 @@ pub(crate) fn abort_leaves_nothing(ctx: &Ctx) -> CheckResult {
     })
 }
 
+pub(crate) fn unsynced_batch_then_flush(ctx: &Ctx) -> CheckResult {
+    let keys = (0..16)
+        .map(|i| ctx.key(&format!("batch/{i}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let objects: Vec<Vec<u8>> = (0..16u64)
+        .map(|i| pattern(20 + i, 0, ctx.size(3000 + 500 * i as usize)))
+        .collect();
+    let result = (|| {
+        // Written from several threads at once, as concurrent host writes do.
+        let writers = std::thread::scope(|s| {
+            let handles: Vec<_> = keys
+                .iter()
+                .zip(&objects)
+                .map(|(k, data)| {
+                    s.spawn(move || {
+                        let mut writer = ctx
+                            .driver
+                            .begin_unsynced_write(k)
+                            .map_err(|e| format!("begin_unsynced_write {k}: {e}"))?;
+                        writer.write(data).map_err(|e| format!("write {k}: {e}"))?;
+                        Ok::<_, String>(writer)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .map_err(|_| "a writer thread panicked".to_string())?
+                })
+                .collect::<Result<Vec<_>, String>>()
+        })?;
+        ctx.driver
+            .flush()
+            .map_err(|e| format!("flush before commit: {e}"))?;
+        expect_not_found("stat before commit", ctx.driver.stat(&keys[0]))?;
+        for (writer, k) in writers.into_iter().zip(&keys) {
+            writer.commit().map_err(|e| format!("commit {k}: {e}"))?;
+        }
+        ctx.driver
+            .flush()
+            .map_err(|e| format!("flush after commit: {e}"))?;
+        for (k, data) in keys.iter().zip(&objects) {
+            let back = read_all(ctx.driver, k)?;
+            ensure(back == *data, || format!("{k} read back different bytes"))?;
+        }
+        let mut writer = ctx
+            .driver
+            .begin_unsynced_write(&keys[0])
+            .map_err(|e| format!("begin_unsynced_write: {e}"))?;
+        writer
+            .write(&pattern(99, 0, ctx.size(100)))
+            .map_err(|e| format!("write: {e}"))?;
+        writer.abort().map_err(|e| format!("abort: {e}"))?;
+        ctx.driver
+            .flush()
+            .map_err(|e| format!("flush after abort: {e}"))?;
+        ensure(read_all(ctx.driver, &keys[0])? == objects[0], || {
+            "an aborted unsynced overwrite changed the existing object".into()
+        })
+    })();
+    cleanup(ctx.driver, &keys);
+    result
+}
+
 pub(crate) fn concurrent_writers(ctx: &Ctx) -> CheckResult {
     let driver = ctx.driver;
     // Four pieces that together fill the store's limit, or 1 MiB.

@@ -133,6 +133,11 @@ impl RootDir {
         &self.path
     }
 
+    /// The root's own handle.
+    pub(crate) fn handle(&self) -> &Arc<DirHandle> {
+        &self.handle
+    }
+
     /// The path of `rel` below the root, for messages.
     pub(crate) fn display_path(&self, rel: &str) -> PathBuf {
         if rel.is_empty() {

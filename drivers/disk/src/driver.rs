@@ -14,7 +14,7 @@ use rustix::io::Errno;
 
 use crate::dirs::{ObjectDir, RootDir};
 use crate::paths::{io_error, key_path, symlink_refused, Access};
-use crate::writer::DiskWriter;
+use crate::writer::{DiskWriter, Durability};
 use crate::{fileurl, list};
 
 /// A provider that stores each object as a file under a root directory, at the path
@@ -159,12 +159,33 @@ impl StorageDriver for DiskDriver {
 
     fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
         self.check_writable("begin_write")?;
-        Ok(Box::new(DiskWriter::begin(&self.root, key)?))
+        Ok(Box::new(DiskWriter::begin(
+            &self.root,
+            key,
+            Durability::OnCommit,
+        )?))
+    }
+
+    fn begin_unsynced_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
+        self.check_writable("begin_unsynced_write")?;
+        Ok(Box::new(DiskWriter::begin(
+            &self.root,
+            key,
+            Durability::AtFlush,
+        )?))
+    }
+
+    /// One `syncfs` of the root's file system: every unsynced write's data, its rename
+    /// and the directories it created reach the disk together.
+    fn flush(&self) -> DriverResult<()> {
+        self.check_writable("flush")?;
+        rustix::fs::syncfs(&**self.root.handle())
+            .map_err(|e| io_error("sync the file system of", self.root(), e.into()))
     }
 
     fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
         self.check_writable("put")?;
-        let mut writer = Box::new(DiskWriter::begin(&self.root, key)?);
+        let mut writer = Box::new(DiskWriter::begin(&self.root, key, Durability::OnCommit)?);
         writer.write(data)?;
         writer.commit()
     }

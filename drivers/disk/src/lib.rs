@@ -45,7 +45,8 @@ impl DriverFactory for DiskFactory {
                 | Capabilities::LIST
                 | Capabilities::DELETE
                 | Capabilities::PUBLIC_URL
-                | Capabilities::ATOMIC_WRITE,
+                | Capabilities::ATOMIC_WRITE
+                | Capabilities::FLUSH,
         }
     }
 

@@ -1,4 +1,5 @@
 //! Atomic writes: a temporary file next to the object, fsync, rename, fsync the directory.
+//! Unsynced writes (for batches) skip both fsyncs; the driver's `flush` covers them.
 //!
 //! Readers open the object by name, so until the rename they see the old file and after
 //! it the new one, never a mix. The temporary file lives in the object's own directory
@@ -39,11 +40,26 @@ pub(crate) struct DiskWriter {
     file: Option<BufWriter<File>>,
     /// Whether `begin` created directories, whose entries must then reach the disk too.
     created_dirs: bool,
+    /// Whether commit syncs; when not, the next `flush` makes the write durable.
+    durability: Durability,
+}
+
+/// When a write reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On commit: the file and every directory entry it needs are synced.
+    OnCommit,
+    /// At the driver's next `flush` (one `syncfs` for the whole batch).
+    AtFlush,
 }
 
 impl DiskWriter {
     /// Creates the object's missing parent directories and a temporary file beside it.
-    pub(crate) fn begin(root: &Arc<RootDir>, key: &Key) -> DriverResult<Self> {
+    pub(crate) fn begin(
+        root: &Arc<RootDir>,
+        key: &Key,
+        durability: Durability,
+    ) -> DriverResult<Self> {
         let mut last_error = None;
         for _ in 0..CREATE_ATTEMPTS {
             let place = root.locate(key, Access::Write)?;
@@ -62,6 +78,7 @@ impl DiskWriter {
                         temp_path,
                         file: Some(BufWriter::with_capacity(64 * 1024, File::from(fd))),
                         created_dirs: place.created,
+                        durability,
                     })
                 }
                 // A delete pruned the (empty) directory after the walk checked it: its
@@ -81,8 +98,7 @@ impl DiskWriter {
     }
 
     /// Writes out, syncs and renames the temporary file onto the object, then syncs the
-    /// directory entries the write changed. A write whose durability is left to a later
-    /// flush only has to skip the file's `sync_all` and [`sync_dirs`].
+    /// directory entries the write changed; `Durability::AtFlush` skips both syncs.
     fn finish(&mut self) -> DriverResult<()> {
         let file = self
             .file
@@ -91,8 +107,11 @@ impl DiskWriter {
         let file = file
             .into_inner()
             .map_err(|e| io_error("write", &self.temp_path, e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| io_error("sync", &self.temp_path, e))?;
+        let synced = self.durability == Durability::OnCommit;
+        if synced {
+            file.sync_all()
+                .map_err(|e| io_error("sync", &self.temp_path, e))?;
+        }
         drop(file);
         // Walk again: the directory may have been moved away, or a symlink swapped in on
         // the way, since `begin`. The walk refuses a symlink; a directory that is no
@@ -108,6 +127,9 @@ impl DiskWriter {
                 e.into(),
             )
         })?;
+        if !synced {
+            return Ok(());
+        }
         sync_dirs(&self.root, &place, self.created_dirs)
     }
 
