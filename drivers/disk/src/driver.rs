@@ -1,15 +1,19 @@
 //! One opened disk provider: a root directory, writable or read-only.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
 
 use mirra_driver_api::{
     DriverError, DriverResult, ErrorKind, Key, ListPage, ObjectMeta, ObjectWriter, StorageDriver,
 };
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use crate::paths::{io_error, key_path, resolve, Access};
+use crate::dirs::{ObjectDir, RootDir};
+use crate::paths::{io_error, key_path, symlink_refused, Access};
 use crate::writer::{DiskWriter, Durability};
 use crate::{fileurl, list};
 
@@ -17,8 +21,9 @@ use crate::{fileurl, list};
 /// its key names.
 #[derive(Debug)]
 pub struct DiskDriver {
-    /// Canonical (symlink-free) root, so every path below it is checked from a fixed base.
-    root: PathBuf,
+    /// The root, held open since `open`, canonicalized so every path below it is
+    /// checked from a fixed base.
+    root: Arc<RootDir>,
     /// False for drivers from `open_url`: everything that changes data is refused.
     writable: bool,
 }
@@ -54,12 +59,17 @@ impl DiskDriver {
                 root.display()
             )));
         }
-        Ok(Self { root, writable })
+        let root =
+            RootDir::open(root.clone()).map_err(|e| io_error("open root directory", &root, e))?;
+        Ok(Self {
+            root: Arc::new(root),
+            writable,
+        })
     }
 
     /// The root directory, canonicalized.
     pub fn root(&self) -> &Path {
-        &self.root
+        self.root.path()
     }
 
     fn check_writable(&self, operation: &str) -> DriverResult<()> {
@@ -70,7 +80,7 @@ impl DiskDriver {
                 ErrorKind::PermissionDenied,
                 format!(
                     "{operation}: {} was opened read-only from a file:// URL",
-                    self.root.display()
+                    self.root().display()
                 ),
             ))
         }
@@ -79,38 +89,53 @@ impl DiskDriver {
     /// Opens `key`'s file for reading without following a symlink in its place, and
     /// checks it is a regular file.
     fn open_object(&self, key: &Key) -> DriverResult<(File, u64)> {
-        let path = resolve(&self.root, key, Access::Read)?;
-        let file = OpenOptions::new()
-            .read(true)
-            // O_NONBLOCK: a FIFO swapped in after `resolve` must not hang the call; it
-            // changes nothing for regular files.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| not_found_or(key, "open", &path, e))?;
-        let meta = file.metadata().map_err(|e| io_error("inspect", &path, e))?;
+        let place = self.root.locate(key, Access::Read)?;
+        // O_NONBLOCK: a FIFO in the object's place must not hang the call; it changes
+        // nothing for regular files.
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let file = rustix::fs::openat(&**place.dir(), place.name, flags, Mode::empty())
+            .map(File::from)
+            .map_err(|e| not_found_or(key, "open", &self.object_path(&place), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| io_error("inspect", &self.object_path(&place), e))?;
         if !meta.is_file() {
             return Err(DriverError::not_found(key));
         }
         Ok((file, meta.len()))
     }
+
+    /// `key`'s regular file, checked without following a symlink in its place.
+    fn object_stat(&self, key: &Key, place: &ObjectDir<'_>) -> DriverResult<ObjectMeta> {
+        let stat = rustix::fs::statat(&**place.dir(), place.name, AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| not_found_or(key, "stat", &self.object_path(place), e))?;
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => Ok(ObjectMeta {
+                size: stat.st_size as u64,
+            }),
+            FileType::Symlink => Err(symlink_refused(&self.object_path(place))),
+            _ => Err(DriverError::not_found(key)),
+        }
+    }
+
+    /// The object's path, for messages.
+    fn object_path(&self, place: &ObjectDir<'_>) -> std::path::PathBuf {
+        self.root.display_path(place.rel).join(place.name)
+    }
 }
 
 /// `NotFound` naming the key for a missing file; any other error as it is.
-fn not_found_or(key: &Key, action: &str, path: &Path, err: io::Error) -> DriverError {
-    match err.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => DriverError::not_found(key),
-        _ => io_error(action, path, err),
+fn not_found_or(key: &Key, action: &str, path: &Path, err: Errno) -> DriverError {
+    match err {
+        Errno::NOENT | Errno::NOTDIR => DriverError::not_found(key),
+        _ => io_error(action, path, io::Error::from(err)),
     }
 }
 
 impl StorageDriver for DiskDriver {
     fn stat(&self, key: &Key) -> DriverResult<ObjectMeta> {
-        let path = resolve(&self.root, key, Access::Read)?;
-        let meta = fs::symlink_metadata(&path).map_err(|e| not_found_or(key, "stat", &path, e))?;
-        if !meta.is_file() {
-            return Err(DriverError::not_found(key));
-        }
-        Ok(ObjectMeta { size: meta.len() })
+        let place = self.root.locate(key, Access::Read)?;
+        self.object_stat(key, &place)
     }
 
     /// Fills `buf` from one open file, so one call returns bytes of one version of the
@@ -126,7 +151,7 @@ impl StorageDriver for DiskDriver {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_error("read", &key_path(&self.root, key)?, e)),
+                Err(e) => return Err(io_error("read", &key_path(self.root(), key)?, e)),
             }
         }
         Ok(filled)
@@ -154,9 +179,8 @@ impl StorageDriver for DiskDriver {
     /// and the directories it created reach the disk together.
     fn flush(&self) -> DriverResult<()> {
         self.check_writable("flush")?;
-        let root = File::open(&self.root).map_err(|e| io_error("open", &self.root, e))?;
-        rustix::fs::syncfs(&root)
-            .map_err(|e| io_error("sync the file system of", &self.root, e.into()))
+        rustix::fs::syncfs(&**self.root.handle())
+            .map_err(|e| io_error("sync the file system of", self.root(), e.into()))
     }
 
     fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
@@ -168,42 +192,45 @@ impl StorageDriver for DiskDriver {
 
     fn delete(&self, key: &Key) -> DriverResult<()> {
         self.check_writable("delete")?;
-        let path = resolve(&self.root, key, Access::Read)?;
-        let meta = fs::symlink_metadata(&path).map_err(|e| not_found_or(key, "stat", &path, e))?;
-        if !meta.is_file() {
-            return Err(DriverError::not_found(key));
-        }
-        fs::remove_file(&path).map_err(|e| not_found_or(key, "delete", &path, e))?;
-        // Prune directories the delete left empty, up to (not including) the root;
-        // stop at the first one that still holds something. A writer that races us
-        // retries creating its directory (see `DiskWriter::begin`).
-        for dir in path.ancestors().skip(1) {
-            if dir == self.root || !dir.starts_with(&self.root) || fs::remove_dir(dir).is_err() {
+        let place = self.root.locate(key, Access::Read)?;
+        self.object_stat(key, &place)?;
+        rustix::fs::unlinkat(&**place.dir(), place.name, AtFlags::empty())
+            .map_err(|e| not_found_or(key, "delete", &self.object_path(&place), e))?;
+        // Prune directories the delete left empty, up to (not including) the root; stop
+        // at the first one that still holds something. Each is removed by name from the
+        // handle of the directory above it, and forgotten by the cache. A writer that
+        // races us retries creating its directory (see `DiskWriter::begin`).
+        let mut rel = place.rel;
+        for above in place.chain.iter().rev().skip(1) {
+            let (parent_rel, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            if rustix::fs::unlinkat(&**above, name, AtFlags::REMOVEDIR).is_err() {
                 break;
             }
+            self.root.forget_under(rel);
+            rel = parent_rel;
         }
         Ok(())
     }
 
     fn list(&self, prefix: &str, cursor: Option<&str>, limit: u32) -> DriverResult<ListPage> {
-        list::list(&self.root, prefix, cursor, limit)
+        list::list(self.root(), prefix, cursor, limit)
     }
 
     /// A `file://` URL of the object's path; the key need not exist.
     fn public_url(&self, key: &Key) -> DriverResult<String> {
-        Ok(fileurl::from_path(&key_path(&self.root, key)?))
+        Ok(fileurl::from_path(&key_path(self.root(), key)?))
     }
 
     fn health(&self) -> DriverResult<()> {
-        match fs::symlink_metadata(&self.root) {
+        match fs::symlink_metadata(self.root()) {
             Ok(meta) if meta.is_dir() => Ok(()),
             Ok(_) => Err(DriverError::unavailable(format!(
                 "{}: is no longer a directory",
-                self.root.display()
+                self.root().display()
             ))),
             Err(e) => Err(DriverError::unavailable(format!(
                 "{}: {e}",
-                self.root.display()
+                self.root().display()
             ))),
         }
     }

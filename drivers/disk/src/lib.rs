@@ -17,6 +17,7 @@
 compile_error!("the disk driver relies on Unix file APIs (positioned reads, O_NOFOLLOW)");
 
 mod config;
+mod dirs;
 mod driver;
 mod fileurl;
 mod list;

@@ -4,8 +4,10 @@
 //! slashes, but this driver re-checks every segment anyway (both sides of the ABI
 //! re-check) and also refuses to pass through a symlink: a symlink inside the root may
 //! point anywhere, so following one would let a key read or overwrite files outside it.
+//! The walk that refuses them is in `crate::dirs`: one directory entry at a time,
+//! relative to handles of directories opened with `O_NOFOLLOW`, so it holds even
+//! against symlinks swapped in while a call runs.
 
-use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -16,7 +18,7 @@ use mirra_driver_api::{DriverError, DriverResult, ErrorKind, Key};
 /// file can never be mistaken for an object or clobber one.
 pub(crate) const TEMP_PREFIX: &str = ".mirra-tmp-";
 
-/// What a resolved path is for; decides what an obstacle on the way means.
+/// What a walk to an object is for; decides what an obstacle on the way means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
     /// `stat`, `read`, `delete`: a file where a directory should be means "no object".
@@ -35,15 +37,14 @@ pub(crate) fn is_plain_segment(segment: &str) -> bool {
         && !segment.starts_with(TEMP_PREFIX)
 }
 
-/// The path `key` maps to under `root`, after re-checking every segment. Touches no file.
+/// Re-checks every segment of `key`: the key crossed an ABI boundary to get here.
 ///
 /// # Errors
 /// `InvalidInput` for a segment that is not one plain file name, or that uses the
 /// reserved temporary-file prefix.
-pub(crate) fn key_path(root: &Path, key: &Key) -> DriverResult<PathBuf> {
-    // Re-parse rather than trust: the key crossed an ABI boundary to get here.
+fn check_segments(key: &Key) -> DriverResult<()> {
+    // Re-parse rather than trust.
     let key = Key::parse(key.as_str())?;
-    let mut path = root.to_path_buf();
     for segment in key.segments() {
         if !is_plain_segment(segment) {
             return Err(DriverError::invalid_input(format!(
@@ -51,8 +52,17 @@ pub(crate) fn key_path(root: &Path, key: &Key) -> DriverResult<PathBuf> {
                  (names starting with {TEMP_PREFIX:?} are reserved)"
             )));
         }
-        path.push(segment);
     }
+    Ok(())
+}
+
+/// The path `key` maps to under `root`, after re-checking every segment. Touches no file.
+///
+/// # Errors
+/// The errors of [`check_segments`].
+pub(crate) fn key_path(root: &Path, key: &Key) -> DriverResult<PathBuf> {
+    check_segments(key)?;
+    let path = root.join(key.as_str());
     // Cannot fail after the checks above; kept as the last line of defence.
     if !path.starts_with(root) || path.components().count() <= root.components().count() {
         return Err(DriverError::invalid_input(format!(
@@ -62,50 +72,15 @@ pub(crate) fn key_path(root: &Path, key: &Key) -> DriverResult<PathBuf> {
     Ok(path)
 }
 
-/// The path of `key` under `root`, after checking that no existing component on the way
-/// (the object itself included) is a symlink.
-///
-/// Components that do not exist yet end the walk: a write creates them as real
-/// directories. The walk and the later open are not one atomic step, so a process that
-/// can create symlinks inside the root while a call runs is outside this guarantee; the
-/// final component is additionally opened with `O_NOFOLLOW`.
+/// `key`'s directory relative to the root (empty for the root itself) and its file name,
+/// after re-checking every segment. Touches no file: `crate::dirs` walks the directory
+/// one entry at a time, refusing symlinks.
 ///
 /// # Errors
-/// `PermissionDenied` naming the symlink; `NotFound` (reads) or `Conflict` (writes) when a
-/// file stands where a directory must be or a directory where the object must be; the
-/// errors of [`key_path`].
-pub(crate) fn resolve(root: &Path, key: &Key, access: Access) -> DriverResult<PathBuf> {
-    let path = key_path(root, key)?;
-    let depth = key.segments().count();
-    let mut walked = root.to_path_buf();
-    for (i, segment) in key.segments().enumerate() {
-        walked.push(segment);
-        let is_last = i + 1 == depth;
-        let meta = match fs::symlink_metadata(&walked) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-            Err(e) => return Err(io_error("inspect", &walked, e)),
-        };
-        let file_type = meta.file_type();
-        if file_type.is_symlink() {
-            return Err(symlink_refused(&walked));
-        }
-        let obstacle = if is_last {
-            (!file_type.is_file()).then_some("is not a regular file")
-        } else {
-            (!file_type.is_dir()).then_some("is a file, not a directory")
-        };
-        if let Some(why) = obstacle {
-            return Err(match access {
-                Access::Read => DriverError::not_found(key),
-                Access::Write => DriverError::new(
-                    ErrorKind::Conflict,
-                    format!("cannot store {key}: {} {why}", walked.display()),
-                ),
-            });
-        }
-    }
-    Ok(path)
+/// The errors of [`check_segments`].
+pub(crate) fn split_key(key: &Key) -> DriverResult<(&str, &str)> {
+    check_segments(key)?;
+    Ok(key.as_str().rsplit_once('/').unwrap_or(("", key.as_str())))
 }
 
 /// The error for a symlink met on the way to an object.
@@ -125,7 +100,7 @@ pub(crate) fn io_error(action: &str, path: &Path, err: io::Error) -> DriverError
     use io::ErrorKind as Io;
     let message = format!("cannot {action} {}: {err}", path.display());
     // O_NOFOLLOW on a symlink fails with ELOOP, which std has no stable kind for.
-    if err.raw_os_error() == Some(libc::ELOOP) {
+    if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
         return symlink_refused(path);
     }
     let kind = match err.kind() {
@@ -162,6 +137,9 @@ mod tests {
         let reserved = Key::parse("x/.mirra-tmp-123").unwrap();
         let err = key_path(root, &reserved).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
+        assert_eq!(split_key(&key).unwrap(), ("a/b", "c.txt"));
+        assert_eq!(split_key(&Key::parse("top").unwrap()).unwrap(), ("", "top"));
+        assert!(split_key(&reserved).is_err());
     }
 
     #[test]
@@ -177,10 +155,10 @@ mod tests {
             assert_eq!(err.kind, kind);
             assert!(err.message.contains("/srv/root/a"), "{}", err.message);
         }
-        let enospc = io_error("write", path, io::Error::from_raw_os_error(libc::ENOSPC));
+        let enospc = io_error("write", path, io::Error::from(rustix::io::Errno::NOSPC));
         assert_eq!(enospc.kind, ErrorKind::Other);
         assert!(enospc.message.contains("/srv/root/a"), "{}", enospc.message);
-        let eloop = io_error("open", path, io::Error::from_raw_os_error(libc::ELOOP));
+        let eloop = io_error("open", path, io::Error::from(rustix::io::Errno::LOOP));
         assert_eq!(eloop.kind, ErrorKind::PermissionDenied);
     }
 }

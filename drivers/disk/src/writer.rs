@@ -3,29 +3,38 @@
 //!
 //! Readers open the object by name, so until the rename they see the old file and after
 //! it the new one, never a mix. The temporary file lives in the object's own directory
-//! so the rename never crosses a file system.
+//! so the rename never crosses a file system. Every file operation is relative to the
+//! handle of that directory (`openat`, `renameat`, `unlinkat`), opened by a walk that
+//! never follows a symlink (see `crate::dirs`).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mirra_driver_api::{DriverError, DriverResult, Key, ObjectWriter};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
-use crate::paths::{io_error, resolve, Access, TEMP_PREFIX};
+use crate::dirs::{obstacle, DirHandle, ObjectDir, RootDir};
+use crate::paths::{io_error, symlink_refused, Access, TEMP_PREFIX};
 
 /// How often to retry creating the temporary file when a concurrent `delete` removed
-/// its freshly created (still empty) parent directory.
+/// its (still empty) parent directory between the walk and the create.
 const CREATE_ATTEMPTS: usize = 8;
 
 /// A streamed write of one key, from [`crate::DiskDriver`]'s `begin_write`.
 ///
 /// Dropping it without `commit` removes the temporary file, like `abort`.
 pub(crate) struct DiskWriter {
-    root: PathBuf,
+    root: Arc<RootDir>,
     key: Key,
+    /// The directory holding the temporary file: the object's, when `begin` ran.
+    dir: Arc<DirHandle>,
+    temp_name: String,
+    /// The temporary file's path, for messages.
     temp_path: PathBuf,
     /// `None` once committed or aborted.
     file: Option<BufWriter<File>>,
@@ -45,49 +54,51 @@ pub(crate) enum Durability {
 }
 
 impl DiskWriter {
-    /// Creates the object's parent directories and a temporary file beside it.
-    pub(crate) fn begin(root: &Path, key: &Key, durability: Durability) -> DriverResult<Self> {
+    /// Creates the object's missing parent directories and a temporary file beside it.
+    pub(crate) fn begin(
+        root: &Arc<RootDir>,
+        key: &Key,
+        durability: Durability,
+    ) -> DriverResult<Self> {
         let mut last_error = None;
         for _ in 0..CREATE_ATTEMPTS {
-            let target = resolve(root, key, Access::Write)?;
-            let parent = target.parent().unwrap_or(root);
-            let created_dirs = create_parents(root, key)?;
-            // The parents were created by us or already existed; check that none of them
-            // is a symlink that appeared meanwhile.
-            resolve(root, key, Access::Write)?;
-            let temp_path = parent.join(temp_name());
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&temp_path)
-            {
-                Ok(file) => {
+            let place = root.locate(key, Access::Write)?;
+            check_target(root, key, &place)?;
+            let temp_name = temp_name();
+            let temp_path = root.display_path(place.rel).join(&temp_name);
+            let flags =
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match rustix::fs::openat(place.dir(), &temp_name, flags, Mode::from_raw_mode(0o666)) {
+                Ok(fd) => {
                     return Ok(Self {
-                        root: root.to_path_buf(),
+                        root: root.clone(),
                         key: key.clone(),
+                        dir: place.dir().clone(),
+                        temp_name,
                         temp_path,
-                        file: Some(BufWriter::with_capacity(64 * 1024, file)),
-                        created_dirs,
+                        file: Some(BufWriter::with_capacity(64 * 1024, File::from(fd))),
+                        created_dirs: place.created,
                         durability,
                     })
                 }
-                // A delete pruned the empty parent between create_parents and here, or
-                // (vanishingly unlikely) the temporary name is taken: try again.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::NotFound | io::ErrorKind::AlreadyExists
-                    ) =>
-                {
-                    last_error = Some(io_error("create", &temp_path, e));
+                // A delete pruned the (empty) directory after the walk checked it: its
+                // handle is of an unlinked directory now. Forget it and walk again.
+                Err(Errno::NOENT) => {
+                    root.forget_under(place.rel);
+                    last_error = Some(io_error("create", &temp_path, Errno::NOENT.into()));
                 }
-                Err(e) => return Err(io_error("create", &temp_path, e)),
+                // Vanishingly unlikely: the temporary name is taken. Another one.
+                Err(Errno::EXIST) => {
+                    last_error = Some(io_error("create", &temp_path, Errno::EXIST.into()));
+                }
+                Err(e) => return Err(io_error("create", &temp_path, e.into())),
             }
         }
         Err(last_error.unwrap_or_else(|| DriverError::other("cannot create a temporary file")))
     }
 
+    /// Writes out, syncs and renames the temporary file onto the object, then syncs the
+    /// directory entries the write changed; `Durability::AtFlush` skips both syncs.
     fn finish(&mut self) -> DriverResult<()> {
         let file = self
             .file
@@ -102,34 +113,32 @@ impl DiskWriter {
                 .map_err(|e| io_error("sync", &self.temp_path, e))?;
         }
         drop(file);
-        // Re-check: a symlink or directory may have appeared on the way since `begin`.
-        let target = resolve(&self.root, &self.key, Access::Write)?;
-        fs::rename(&self.temp_path, &target).map_err(|e| io_error("rename onto", &target, e))?;
+        // Walk again: the directory may have been moved away, or a symlink swapped in on
+        // the way, since `begin`. The walk refuses a symlink; a directory that is no
+        // longer where the key leads is not renamed into (the object would be lost to
+        // its key): the rename moves the file across to the directory the key leads to
+        // now. (A symlink that took the object's own name is replaced, never followed.)
+        let place = self.root.locate(&self.key, Access::Write)?;
+        let target = place.dir();
+        rustix::fs::renameat(&*self.dir, &self.temp_name, &**target, place.name).map_err(|e| {
+            io_error(
+                "rename onto",
+                &self.root.display_path(place.rel).join(place.name),
+                e.into(),
+            )
+        })?;
         if !synced {
             return Ok(());
         }
-        let parent = target.parent().unwrap_or(&self.root);
-        sync_dir(parent)?;
-        if self.created_dirs {
-            // New directories exist durably only once their own parents are synced.
-            for dir in parent.ancestors().skip(1) {
-                sync_dir(dir)?;
-                if dir == self.root {
-                    break;
-                }
-            }
-        }
-        Ok(())
+        sync_dirs(&self.root, &place, self.created_dirs)
     }
 
     /// Removes the temporary file. Also what dropping an unfinished writer does.
     fn discard(&mut self) -> DriverResult<()> {
         self.file = None;
-        match fs::remove_file(&self.temp_path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(io_error("remove", &self.temp_path, e))
-            }
-            _ => Ok(()),
+        match rustix::fs::unlinkat(&*self.dir, &self.temp_name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(io_error("remove", &self.temp_path, e.into())),
         }
     }
 }
@@ -167,28 +176,45 @@ impl Drop for DiskWriter {
     }
 }
 
-/// Creates the missing directories between `root` and `key`'s file, one at a time so
-/// each is a real directory (never through a symlink, which `resolve` refused earlier).
-/// Returns whether any was created.
-fn create_parents(root: &Path, key: &Key) -> DriverResult<bool> {
-    let segments: Vec<&str> = key.segments().collect();
-    let mut dir = root.to_path_buf();
-    let mut created = false;
-    for segment in &segments[..segments.len() - 1] {
-        dir.push(segment);
-        match fs::create_dir(&dir) {
-            Ok(()) => created = true,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io_error("create directory", &dir, e)),
-        }
+/// Refuses to write where a symlink or anything but a regular file has the object's name.
+fn check_target(root: &RootDir, key: &Key, place: &ObjectDir<'_>) -> DriverResult<()> {
+    let path = || root.display_path(place.rel).join(place.name);
+    match rustix::fs::statat(&**place.dir(), place.name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile => Ok(()),
+            FileType::Symlink => Err(symlink_refused(&path())),
+            _ => Err(obstacle(
+                key,
+                Access::Write,
+                &path(),
+                "is not a regular file",
+            )),
+        },
+        Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(io_error("inspect", &path(), e.into())),
     }
-    Ok(created)
 }
 
-fn sync_dir(dir: &Path) -> DriverResult<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("sync directory", dir, e))
+/// Syncs the object's directory, so the rename survives a crash, and, when directories
+/// were created on the way, every directory above it up to the root: a new directory
+/// exists durably only once the directory holding it is synced.
+fn sync_dirs(root: &RootDir, place: &ObjectDir<'_>, created_dirs: bool) -> DriverResult<()> {
+    rustix::fs::fsync(&**place.dir())
+        .map_err(|e| io_error("sync directory", &root.display_path(place.rel), e.into()))?;
+    if created_dirs || place.created {
+        let above = &place.chain[..place.chain.len() - 1];
+        for (depth, dir) in above.iter().enumerate().rev() {
+            rustix::fs::fsync(&**dir).map_err(|e| {
+                let rel: Vec<&str> = place.rel.split('/').take(depth).collect();
+                io_error(
+                    "sync directory",
+                    &root.display_path(&rel.join("/")),
+                    e.into(),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// A name no other writer, in this process or another, is using right now.
