@@ -129,8 +129,12 @@ impl Store {
         // Held until the manifest is on every provider: writers of this key on this
         // machine take turns, so each gets its own, higher version.
         let _lock = self.write_lock(key, options.fail_if_busy).await?;
-        // Checked before the bytes go out, so a refused write costs nothing...
-        let early = self.next_version_if(key, &options.condition).await?;
+        // Checked before the bytes go out, so a refused write costs nothing (a write
+        // without a condition cannot be refused, and skips this round of reads)...
+        let early = match options.condition {
+            WriteCondition::Always => 0,
+            _ => self.next_version_if(key, &options.condition).await?,
+        };
 
         let all: Vec<usize> = (0..self.replicas.len()).collect();
         let (hashed, written) = self.stream_to_replicas(&all, key, input).await;
