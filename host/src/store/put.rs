@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::BufMut;
 use futures::future::join_all;
 use mirra_driver_api::{Capabilities, DriverError, Key};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -394,20 +395,18 @@ async fn fan_out(
                 .unwrap_or_default(),
             _ => Vec::new(),
         };
-        piece.resize(PIECE, 0);
-        let mut filled = 0;
-        while filled < PIECE {
-            match input
-                .read(&mut piece[filled..])
-                .await
-                .map_err(StoreError::Input)?
-            {
-                0 => break,
-                n => filled += n,
+        // Read into spare capacity, never zeroed first: a 4 KiB object then touches
+        // 4 KiB of its buffer, not a whole piece.
+        piece.clear();
+        piece.reserve_exact(PIECE);
+        while piece.len() < PIECE {
+            let room = PIECE - piece.len();
+            let mut room = (&mut piece).limit(room);
+            if input.read_buf(&mut room).await.map_err(StoreError::Input)? == 0 {
+                break;
             }
         }
-        piece.truncate(filled);
-        if filled == 0 {
+        if piece.is_empty() {
             return Ok(hasher);
         }
         let piece = Arc::new(piece);
