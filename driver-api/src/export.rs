@@ -102,30 +102,6 @@ pub const fn lib_header_v1_0<F: DriverFactory>() -> LibHeader {
     }
 }
 
-/// A header exporting the 1.1 root module (no `open_flushing`), for tests showing that
-/// drivers built before 1.2 still load. Not part of the stable API.
-pub const fn lib_header_v1_1<F: DriverFactory>() -> LibHeader {
-    // SAFETY: as for `lib_header`, with the 1.1 module type.
-    unsafe {
-        LibHeader::from_constructor::<crate::ffi::v1_1::DriverModuleRef>(
-            construct_v1_1::<F>,
-            CheckTypeLayout::Yes,
-        )
-    }
-}
-
-extern "C" fn construct_v1_1<F: DriverFactory>() -> RootModuleResult {
-    abi_stable::library::__call_root_module_loader(|| {
-        crate::ffi::v1_1::DriverModule {
-            info: info::<F>,
-            open: open::<F>,
-            open_url: open_url::<F>,
-            open_url_within: open_url_within::<F>,
-        }
-        .leak_into_prefix()
-    })
-}
-
 extern "C" fn construct_v1_0<F: DriverFactory>() -> RootModuleResult {
     abi_stable::library::__call_root_module_loader(|| {
         crate::ffi::v1_0::DriverModule {
@@ -190,16 +166,9 @@ extern "C" fn open_flushing<F: DriverFactory>(
     ctx: FfiHostContext,
     config: RStr<'_>,
 ) -> RResult<FfiOpened, FfiError> {
-    guard(|| {
-        context::install_forwarder(ctx, F::info().name);
-        F::open(config.as_str())
-    })
-    .map(|driver| {
-        let driver: Arc<dyn StorageDriver> = Arc::from(driver);
-        FfiOpened {
-            flush: FfiFlush_TO::from_value(FlushAdapter(driver.clone()), TD_Opaque),
-            driver: FfiDriver_TO::from_value(DriverAdapter(driver), TD_Opaque),
-        }
+    opened::<F>(ctx, || F::open(config.as_str())).map(|driver| FfiOpened {
+        flush: FfiFlush_TO::from_value(FlushAdapter(driver.clone()), TD_Opaque),
+        driver: FfiDriver_TO::from_value(DriverAdapter(driver), TD_Opaque),
     })
 }
 
@@ -207,11 +176,18 @@ fn open_with<F: DriverFactory>(
     ctx: FfiHostContext,
     open: impl FnOnce() -> Result<Box<dyn StorageDriver>, DriverError>,
 ) -> RResult<FfiDriverBox, FfiError> {
+    opened::<F>(ctx, open).map(|driver| FfiDriver_TO::from_value(DriverAdapter(driver), TD_Opaque))
+}
+
+/// Opens a provider with the host's log sink installed, catching a panic.
+fn opened<F: DriverFactory>(
+    ctx: FfiHostContext,
+    open: impl FnOnce() -> Result<Box<dyn StorageDriver>, DriverError>,
+) -> RResult<Arc<dyn StorageDriver>, FfiError> {
     guard(|| {
         context::install_forwarder(ctx, F::info().name);
-        open()
+        open().map(Arc::from)
     })
-    .map(|driver| FfiDriver_TO::from_value(DriverAdapter(Arc::from(driver)), TD_Opaque))
 }
 
 /// Runs `f`, turning a panic into a `Panicked` error.

@@ -77,6 +77,6 @@ pub use types::{Capabilities, DriverInfo, ListEntry, ListPage, ObjectMeta};
 /// Items the [`export_driver!`] macro expands to. Not part of the stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{lib_header, lib_header_v1_0, lib_header_v1_1};
+    pub use crate::export::{lib_header, lib_header_v1_0};
     pub use abi_stable::library::LibHeader;
 }
