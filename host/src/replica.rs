@@ -416,11 +416,11 @@ impl Replica {
     pub fn begin_write(&self, key: &Key) -> DriverResult<ReplicaWriter> {
         self.require(Capabilities::WRITE, "write")?;
         let inner = if self.can(Capabilities::STREAMING_WRITE) {
-            Inner::Streamed {
+            Inner::Streamed(Streamed {
                 key: key.clone(),
                 unsynced: self.can(Capabilities::FLUSH),
                 slot: Arc::new(Mutex::new(Slot::NotStarted)),
-            }
+            })
         } else {
             Inner::Buffered {
                 key: key.clone(),
@@ -478,60 +478,61 @@ pub struct ReplicaWriter {
 }
 
 enum Inner {
-    /// The driver's own streamed writer, shared with the blocking call writing to it so
-    /// the call can return the write's own result (which health records) and still
-    /// leave the writer for `abort`.
-    Streamed {
-        key: Key,
-        /// Started with `begin_unsynced_write` (the provider has `FLUSH`).
-        unsynced: bool,
-        slot: Arc<Mutex<Slot>>,
-    },
+    /// The driver's own streamed writer.
+    Streamed(Streamed),
     /// A `WRITE`-only driver: the bytes so far, stored with `put` at commit.
     Buffered { key: Key, data: Vec<u8> },
 }
 
+/// A streamed write's driver writer, shared with the blocking call using it so the call
+/// can return the driver's own result (which health records) and still leave the writer
+/// for `abort`. Created by the first call that needs it.
+#[derive(Clone)]
+struct Streamed {
+    key: Key,
+    /// Started with `begin_unsynced_write` (the provider has `FLUSH`).
+    unsynced: bool,
+    slot: Arc<Mutex<Slot>>,
+}
+
 /// Where a streamed write's driver writer is.
 enum Slot {
-    /// Not created yet: the first call that needs it does.
+    /// Not created yet.
     NotStarted,
     Open(Box<dyn ObjectWriter>),
     /// Taken by `commit` or `abort`, or lost to a failed call.
     Gone,
 }
 
-impl Slot {
-    /// The open writer, created first if it was not yet.
-    fn open(
-        &mut self,
+impl Streamed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the driver's writer, created first if it was not yet.
+    fn with_open<T>(
+        &self,
         d: &dyn StorageDriver,
-        key: &Key,
-        unsynced: bool,
-    ) -> DriverResult<&mut Box<dyn ObjectWriter>> {
-        if matches!(self, Slot::NotStarted) {
-            *self = Slot::Gone;
-            let writer = match unsynced {
-                true => d.begin_unsynced_write(key)?,
-                false => d.begin_write(key)?,
-            };
-            *self = Slot::Open(writer);
+        f: impl FnOnce(&mut Box<dyn ObjectWriter>) -> DriverResult<T>,
+    ) -> DriverResult<T> {
+        let mut slot = self.lock();
+        if matches!(*slot, Slot::NotStarted) {
+            *slot = Slot::Gone;
+            *slot = Slot::Open(match self.unsynced {
+                true => d.begin_unsynced_write(&self.key)?,
+                false => d.begin_write(&self.key)?,
+            });
         }
-        match self {
-            Slot::Open(writer) => Ok(writer),
+        match &mut *slot {
+            Slot::Open(writer) => f(writer),
             _ => Err(DriverError::other("writer already failed")),
         }
     }
 
-    /// The open writer (created first if need be), out of its cell.
-    fn take(
-        cell: &Mutex<Slot>,
-        d: &dyn StorageDriver,
-        key: &Key,
-        unsynced: bool,
-    ) -> DriverResult<Box<dyn ObjectWriter>> {
-        let mut slot = cell.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.open(d, key, unsynced)?;
-        match std::mem::replace(&mut *slot, Slot::Gone) {
+    /// The driver's writer out of its cell (created first for an empty object).
+    fn take(&self, d: &dyn StorageDriver) -> DriverResult<Box<dyn ObjectWriter>> {
+        self.with_open(d, |_| Ok(()))?;
+        match std::mem::replace(&mut *self.lock(), Slot::Gone) {
             Slot::Open(writer) => Ok(writer),
             _ => Err(DriverError::other("writer already failed")),
         }
@@ -545,12 +546,8 @@ impl ReplicaWriter {
     /// The driver's error; for a buffered write, `InvalidInput` once the object grows past
     /// [`BUFFERED_WRITE_LIMIT`].
     pub async fn write(&mut self, data: Arc<Vec<u8>>) -> DriverResult<()> {
-        let (key, unsynced, slot) = match &mut self.inner {
-            Inner::Streamed {
-                key,
-                unsynced,
-                slot,
-            } => (key.clone(), *unsynced, slot.clone()),
+        let streamed = match &mut self.inner {
+            Inner::Streamed(streamed) => streamed.clone(),
             Inner::Buffered { data: held, .. } => {
                 if held.len() + data.len() > BUFFERED_WRITE_LIMIT {
                     return Err(DriverError::invalid_input(format!(
@@ -568,25 +565,20 @@ impl ReplicaWriter {
         let timeout = self.replica.settings.timeout;
         self.replica
             .call_once("write", timeout, move |d| {
-                let mut held = slot.lock().unwrap_or_else(PoisonError::into_inner);
-                held.open(d, &key, unsynced)?.write(&data)
+                streamed.with_open(d, |writer| writer.write(&data))
             })
             .await
     }
 
     /// Makes the object visible.
     pub async fn commit(self) -> DriverResult<()> {
-        let (key, unsynced, slot) = match self.inner {
+        let streamed = match self.inner {
             Inner::Buffered { key, data } => return self.replica.put(&key, Arc::new(data)).await,
-            Inner::Streamed {
-                key,
-                unsynced,
-                slot,
-            } => (key, unsynced, slot),
+            Inner::Streamed(streamed) => streamed,
         };
         self.replica
             .call_once("commit", self.replica.settings.timeout, move |d| {
-                Slot::take(&slot, d, &key, unsynced)?.commit()
+                streamed.take(d)?.commit()
             })
             .await
     }
@@ -598,78 +590,46 @@ impl ReplicaWriter {
     /// # Errors
     /// The first commit's error, else the second's.
     pub async fn commit_then(self, next: ReplicaWriter) -> DriverResult<()> {
-        match (self.inner, next.inner) {
-            (
-                Inner::Streamed {
-                    key,
-                    unsynced,
-                    slot,
-                },
-                Inner::Streamed {
-                    key: next_key,
-                    unsynced: next_unsynced,
-                    slot: next_slot,
-                },
-            ) => {
-                self.replica
-                    .call_once("commit", self.replica.settings.timeout, move |d| {
-                        let first = Slot::take(&slot, d, &key, unsynced)?;
-                        let second = Slot::take(&next_slot, d, &next_key, next_unsynced);
-                        match (first.commit(), second) {
-                            (Ok(()), Ok(second)) => second.commit(),
-                            (Ok(()), Err(e)) => Err(e),
-                            (Err(e), second) => {
-                                if let Ok(second) = second {
-                                    let _ = second.abort();
-                                }
-                                Err(e)
-                            }
+        let (Inner::Streamed(first), Inner::Streamed(second)) = (&self.inner, &next.inner) else {
+            return match self.commit().await {
+                Ok(()) => next.commit().await,
+                Err(e) => {
+                    let _ = next.abort().await;
+                    Err(e)
+                }
+            };
+        };
+        let (first, second) = (first.clone(), second.clone());
+        self.replica
+            .call_once("commit", self.replica.settings.timeout, move |d| {
+                let (first, second) = (first.take(d)?, second.take(d));
+                match (first.commit(), second) {
+                    (Ok(()), second) => second?.commit(),
+                    (Err(e), second) => {
+                        if let Ok(second) = second {
+                            let _ = second.abort();
                         }
-                    })
-                    .await
-            }
-            (first, second) => {
-                let (first, second) = (
-                    ReplicaWriter {
-                        replica: self.replica.clone(),
-                        inner: first,
-                    },
-                    ReplicaWriter {
-                        replica: next.replica,
-                        inner: second,
-                    },
-                );
-                match first.commit().await {
-                    Ok(()) => second.commit().await,
-                    Err(e) => {
-                        let _ = second.abort().await;
                         Err(e)
                     }
                 }
-            }
-        }
+            })
+            .await
     }
 
     /// Discards what was written.
     pub async fn abort(self) -> DriverResult<()> {
-        match self.inner {
-            Inner::Buffered { .. } => Ok(()),
-            Inner::Streamed { slot, .. } => {
-                let held = std::mem::replace(
-                    &mut *slot.lock().unwrap_or_else(PoisonError::into_inner),
-                    Slot::Gone,
-                );
-                // Never started, or lost to a deadline: nothing to abort.
-                let Slot::Open(writer) = held else {
-                    return Ok(());
-                };
-                self.replica
-                    .call_once("abort", self.replica.settings.timeout, move |_| {
-                        writer.abort()
-                    })
-                    .await
-            }
-        }
+        let Inner::Streamed(streamed) = self.inner else {
+            return Ok(());
+        };
+        // Never started, or lost to a deadline: nothing to abort.
+        let Slot::Open(writer) = std::mem::replace(&mut *streamed.lock(), Slot::Gone) else {
+            return Ok(());
+        };
+        self.replica
+            .call_once("abort", self.replica.settings.timeout, move |_| {
+                writer.abort()
+            })
+            .await
     }
 }
 
