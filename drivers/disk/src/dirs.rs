@@ -147,6 +147,11 @@ impl RootDir {
         }
     }
 
+    /// The path of the object `place` names, for messages.
+    pub(crate) fn object_path(&self, place: &ObjectDir<'_>) -> PathBuf {
+        self.display_path(place.rel).join(place.name)
+    }
+
     /// Walks to `key`'s directory. A write creates the directories that are missing.
     ///
     /// # Errors

@@ -95,32 +95,38 @@ impl DiskDriver {
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
         let file = rustix::fs::openat(&**place.dir(), place.name, flags, Mode::empty())
             .map(File::from)
-            .map_err(|e| not_found_or(key, "open", &self.object_path(&place), e))?;
+            .map_err(|e| not_found_or(key, "open", &self.root.object_path(&place), e))?;
         let meta = file
             .metadata()
-            .map_err(|e| io_error("inspect", &self.object_path(&place), e))?;
+            .map_err(|e| io_error("inspect", &self.root.object_path(&place), e))?;
         if !meta.is_file() {
             return Err(DriverError::not_found(key));
         }
         Ok((file, meta.len()))
     }
 
+    /// A write of `key` for `operation`, refused on a read-only driver.
+    fn writer(
+        &self,
+        operation: &str,
+        key: &Key,
+        durability: Durability,
+    ) -> DriverResult<Box<DiskWriter>> {
+        self.check_writable(operation)?;
+        Ok(Box::new(DiskWriter::begin(&self.root, key, durability)?))
+    }
+
     /// `key`'s regular file, checked without following a symlink in its place.
     fn object_stat(&self, key: &Key, place: &ObjectDir<'_>) -> DriverResult<ObjectMeta> {
         let stat = rustix::fs::statat(&**place.dir(), place.name, AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| not_found_or(key, "stat", &self.object_path(place), e))?;
+            .map_err(|e| not_found_or(key, "stat", &self.root.object_path(place), e))?;
         match FileType::from_raw_mode(stat.st_mode) {
             FileType::RegularFile => Ok(ObjectMeta {
                 size: stat.st_size as u64,
             }),
-            FileType::Symlink => Err(symlink_refused(&self.object_path(place))),
+            FileType::Symlink => Err(symlink_refused(&self.root.object_path(place))),
             _ => Err(DriverError::not_found(key)),
         }
-    }
-
-    /// The object's path, for messages.
-    fn object_path(&self, place: &ObjectDir<'_>) -> std::path::PathBuf {
-        self.root.display_path(place.rel).join(place.name)
     }
 }
 
@@ -158,21 +164,11 @@ impl StorageDriver for DiskDriver {
     }
 
     fn begin_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
-        self.check_writable("begin_write")?;
-        Ok(Box::new(DiskWriter::begin(
-            &self.root,
-            key,
-            Durability::OnCommit,
-        )?))
+        Ok(self.writer("begin_write", key, Durability::OnCommit)?)
     }
 
     fn begin_unsynced_write(&self, key: &Key) -> DriverResult<Box<dyn ObjectWriter>> {
-        self.check_writable("begin_unsynced_write")?;
-        Ok(Box::new(DiskWriter::begin(
-            &self.root,
-            key,
-            Durability::AtFlush,
-        )?))
+        Ok(self.writer("begin_unsynced_write", key, Durability::AtFlush)?)
     }
 
     /// One `syncfs` of the root's file system: every unsynced write's data, its rename
@@ -184,8 +180,7 @@ impl StorageDriver for DiskDriver {
     }
 
     fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {
-        self.check_writable("put")?;
-        let mut writer = Box::new(DiskWriter::begin(&self.root, key, Durability::OnCommit)?);
+        let mut writer = self.writer("put", key, Durability::OnCommit)?;
         writer.write(data)?;
         writer.commit()
     }
@@ -195,7 +190,7 @@ impl StorageDriver for DiskDriver {
         let place = self.root.locate(key, Access::Read)?;
         self.object_stat(key, &place)?;
         rustix::fs::unlinkat(&**place.dir(), place.name, AtFlags::empty())
-            .map_err(|e| not_found_or(key, "delete", &self.object_path(&place), e))?;
+            .map_err(|e| not_found_or(key, "delete", &self.root.object_path(&place), e))?;
         // Prune directories the delete left empty, up to (not including) the root; stop
         // at the first one that still holds something. Each is removed by name from the
         // handle of the directory above it, and forgotten by the cache. A writer that

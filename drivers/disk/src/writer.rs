@@ -120,13 +120,8 @@ impl DiskWriter {
         // now. (A symlink that took the object's own name is replaced, never followed.)
         let place = self.root.locate(&self.key, Access::Write)?;
         let target = place.dir();
-        rustix::fs::renameat(&*self.dir, &self.temp_name, &**target, place.name).map_err(|e| {
-            io_error(
-                "rename onto",
-                &self.root.display_path(place.rel).join(place.name),
-                e.into(),
-            )
-        })?;
+        rustix::fs::renameat(&*self.dir, &self.temp_name, &**target, place.name)
+            .map_err(|e| io_error("rename onto", &self.root.object_path(&place), e.into()))?;
         if !synced {
             return Ok(());
         }
@@ -178,7 +173,7 @@ impl Drop for DiskWriter {
 
 /// Refuses to write where a symlink or anything but a regular file has the object's name.
 fn check_target(root: &RootDir, key: &Key, place: &ObjectDir<'_>) -> DriverResult<()> {
-    let path = || root.display_path(place.rel).join(place.name);
+    let path = || root.object_path(place);
     match rustix::fs::statat(&**place.dir(), place.name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) => match FileType::from_raw_mode(stat.st_mode) {
             FileType::RegularFile => Ok(()),
