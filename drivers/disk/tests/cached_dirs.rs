@@ -4,36 +4,12 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use mirra_driver_api::{DriverError, DriverFactory, ErrorKind, Key, StorageDriver};
-use mirra_driver_disk::DiskFactory;
+use mirra_driver_api::{DriverError, ErrorKind, StorageDriver};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    outside: PathBuf,
-    driver: Box<dyn StorageDriver>,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let outside = dir.path().join("outside");
-    fs::create_dir_all(&root).unwrap();
-    fs::create_dir_all(&outside).unwrap();
-    let driver = DiskFactory::open(&format!("root = {root:?}")).unwrap();
-    Fixture {
-        _dir: dir,
-        root,
-        outside,
-        driver,
-    }
-}
-
-fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
-}
+mod common;
+use common::{fixture, key};
 
 fn read_all(driver: &dyn StorageDriver, k: &str) -> Result<Vec<u8>, DriverError> {
     let mut buf = vec![0u8; 1024];

@@ -3,39 +3,21 @@
 
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use mirra_driver_api::{DriverError, DriverFactory, ErrorKind, Key, StorageDriver};
+use mirra_driver_api::{DriverError, DriverFactory, ErrorKind, Key};
 use mirra_driver_disk::DiskFactory;
 
-/// A root and, beside it, an `outside` directory holding a secret.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    outside: PathBuf,
-    driver: Box<dyn StorageDriver>,
-}
+mod common;
+use common::{key, Fixture};
 
 const SECRET: &[u8] = b"outside the root";
 
+/// A root and, beside it, an `outside` directory holding a secret.
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    let outside = dir.path().join("outside");
-    fs::create_dir_all(&root).unwrap();
-    fs::create_dir_all(&outside).unwrap();
-    fs::write(outside.join("secret.txt"), SECRET).unwrap();
-    let driver = DiskFactory::open(&format!("root = {root:?}")).unwrap();
-    Fixture {
-        _dir: dir,
-        root,
-        outside,
-        driver,
-    }
-}
-
-fn key(s: &str) -> Key {
-    Key::parse(s).unwrap()
+    let fixture = common::fixture();
+    fs::write(fixture.outside.join("secret.txt"), SECRET).unwrap();
+    fixture
 }
 
 fn assert_refused<T: std::fmt::Debug>(what: &str, result: Result<T, DriverError>) {
