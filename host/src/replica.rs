@@ -334,6 +334,15 @@ impl Replica {
         Ok(data)
     }
 
+    /// Counts `error`, returned by a call made outside [`Replica::call_once`]'s own
+    /// accounting (one of many in a batch), against the provider when it says the
+    /// provider is unwell.
+    pub(crate) fn record_error(&self, error: &DriverError) {
+        if counts_against_provider(error.kind) {
+            self.health.record_failure(&error.to_string());
+        }
+    }
+
     /// Stores a small object.
     pub async fn put(&self, key: &Key, data: Arc<Vec<u8>>) -> DriverResult<()> {
         self.require(Capabilities::WRITE, "put")?;
@@ -452,6 +461,29 @@ impl Replica {
 /// The largest object the host writes to a provider whose driver has `WRITE` but not
 /// `STREAMING_WRITE`: such a write is held in memory and stored with one `put`.
 pub const BUFFERED_WRITE_LIMIT: usize = 64 << 20;
+
+/// Reads the whole of `key`, at most `limit` bytes, in one blocking call: for a driver
+/// with `RANGE_READ`, already on the blocking pool (a batch's call).
+pub(crate) fn read_whole(d: &dyn StorageDriver, key: &Key, limit: usize) -> DriverResult<Vec<u8>> {
+    let mut buf = vec![0u8; (8 << 10).min(limit + 1)];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            if filled > limit {
+                return Err(DriverError::invalid_input(format!(
+                    "{key} is larger than {limit} bytes"
+                )));
+            }
+            buf.resize((2 * filled).min(limit + 1), 0);
+        }
+        let n = d.read(key, filled as u64, &mut buf[filled..])?;
+        if n == 0 {
+            buf.truncate(filled);
+            return Ok(buf);
+        }
+        filled += n;
+    }
+}
 
 /// Reads and drops the first `offset` bytes of `key`, in order from the start, for a
 /// driver without `RANGE_READ`: such a driver only ever sees reads that continue where

@@ -70,6 +70,21 @@ pub(crate) enum WriteProblem {
     NoSource(String),
 }
 
+impl WriteProblem {
+    /// The driver's error behind the problem, if a driver call failed.
+    pub(crate) fn driver_error(&self) -> Option<&DriverError> {
+        match self {
+            Self::Bytes(e)
+            | Self::Commit(e)
+            | Self::Manifest(e)
+            | Self::Flush(e)
+            | Self::Delete(e)
+            | Self::BytesKept(e) => Some(e),
+            Self::ReadOnly | Self::InputEnded | Self::Task(_) | Self::NoSource(_) => None,
+        }
+    }
+}
+
 impl fmt::Display for WriteProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

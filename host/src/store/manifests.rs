@@ -66,18 +66,27 @@ impl Store {
     ) -> Result<Manifest, ManifestProblem> {
         let storage_key = Key::parse(&manifest_key(key.as_str()))
             .map_err(|e| ManifestProblem::Invalid(e.to_string()))?;
-        let bytes = replica
-            .read_small(&storage_key, MAX_MANIFEST_BYTES)
-            .await
-            .map_err(|e| match e.kind {
-                ErrorKind::NotFound => ManifestProblem::Missing,
-                // Over the size limit: an answer no valid manifest can be.
-                ErrorKind::InvalidInput => {
-                    replica.health_record().record_bad_answer(&e.to_string());
-                    ManifestProblem::Invalid(e.to_string())
-                }
-                _ => ManifestProblem::Unreachable(e),
-            })?;
+        let read = replica.read_small(&storage_key, MAX_MANIFEST_BYTES).await;
+        self.judge_manifest_read(replica, key, read)
+    }
+
+    /// What `read` (the bytes of `key`'s manifest as `replica` answered them) is worth:
+    /// parsed and verified against the signer, and counted in the provider's health.
+    pub(crate) fn judge_manifest_read(
+        &self,
+        replica: &Replica,
+        key: &Key,
+        read: mirra_driver_api::DriverResult<Vec<u8>>,
+    ) -> Result<Manifest, ManifestProblem> {
+        let bytes = read.map_err(|e| match e.kind {
+            ErrorKind::NotFound => ManifestProblem::Missing,
+            // Over the size limit: an answer no valid manifest can be.
+            ErrorKind::InvalidInput => {
+                replica.health_record().record_bad_answer(&e.to_string());
+                ManifestProblem::Invalid(e.to_string())
+            }
+            _ => ManifestProblem::Unreachable(e),
+        })?;
         let health = replica.health_record();
         match Manifest::from_json_verified(&bytes, key.as_str(), &self.signer) {
             Ok(manifest) => {

@@ -12,6 +12,7 @@ mod hedge;
 mod listing;
 mod manifests;
 mod put;
+mod put_batch;
 mod range;
 mod remove;
 mod repair;
@@ -55,7 +56,9 @@ pub fn immutable_key(sha256_hex: &str) -> Result<Key, StoreError> {
         .map_err(|e| StoreError::BadHash(e.to_string()))
 }
 
-/// Everything a store operation needs besides its arguments.
+/// Everything a store operation needs besides its arguments. Clones share everything,
+/// the batches of small puts included.
+#[derive(Clone)]
 pub struct Store {
     replicas: Vec<Replica>,
     signer: PublicKey,
@@ -66,6 +69,7 @@ pub struct Store {
     chunk_size: u64,
     hedge_after: Option<Duration>,
     locks: WriteLocks,
+    batcher: Arc<put_batch::PutBatcher>,
 }
 
 /// How to build a [`Store`].
@@ -106,6 +110,7 @@ impl Store {
             chunk_size: parts.chunk_size.max(1),
             hedge_after: parts.hedge_after,
             locks,
+            batcher: Arc::default(),
         }
     }
 

@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
 use super::attempt::{Attempt, WriteProblem};
-use super::versions::AfterCommit;
+use super::put_batch::{SmallPut, SMALL_PUT};
 use super::{Failures, Store, StoreError, Verdict};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
 use crate::replica::{Replica, ReplicaWriter};
@@ -117,7 +117,7 @@ impl Store {
     pub async fn put_with(
         &self,
         key: &Key,
-        input: impl AsyncRead + Unpin,
+        mut input: impl AsyncRead + Unpin,
         options: &PutOptions,
     ) -> Result<PutReport, StoreError> {
         let identity = self.identity()?;
@@ -129,7 +129,28 @@ impl Store {
         )?;
         // Held until the manifest is on every provider: writers of this key on this
         // machine take turns, so each gets its own, higher version.
-        let _lock = self.write_lock(key, options.fail_if_busy).await?;
+        let lock = self.write_lock(key, options.fail_if_busy).await?;
+        // A small object is read whole and written with the other small puts of the
+        // moment (see `put_batch`), when every provider allows it.
+        let mut head = Vec::new();
+        if self.batches_small_puts() {
+            let limit = SMALL_PUT as u64 + 1;
+            (&mut input)
+                .take(limit)
+                .read_to_end(&mut head)
+                .await
+                .map_err(StoreError::Input)?;
+            if head.len() <= SMALL_PUT {
+                let put = SmallPut {
+                    key: key.clone(),
+                    data: head,
+                    options: options.clone(),
+                    _lock: lock,
+                };
+                return self.put_small(put).await;
+            }
+        }
+        let input = std::io::Cursor::new(head).chain(input);
         // Checked before the bytes go out, so a refused write costs nothing (a write
         // without a condition cannot be refused, and skips this round of reads)...
         let early = match options.condition {
@@ -156,21 +177,7 @@ impl Store {
             }
         };
 
-        let (sha256, chunks, size) = hasher.finish();
-        let body = ManifestBody {
-            key: key.to_string(),
-            version,
-            size,
-            sha256,
-            chunk_size: self.chunk_size,
-            chunks,
-            content_type: options.content_type.clone(),
-            created: unix_now(),
-            mtime_ns: options.mtime_ns,
-            etag: options.etag.get().cloned(),
-            metadata: options.metadata.clone(),
-            deleted: false,
-        };
+        let body = new_body(key, version, hasher, self.chunk_size, options);
         let manifest = body.sign(identity);
         // Commit in `order`, then report per provider in provider order.
         let mut written = written;
@@ -180,16 +187,15 @@ impl Store {
         let mut report = PutReport {
             key: key.to_string(),
             version,
-            size,
-            sha256: hex::encode(sha256),
+            size: manifest.body.size,
+            sha256: hex::encode(manifest.body.sha256),
             providers,
             superseded_by: None,
         };
-        match self.after_commit(key, &manifest, identity).await? {
-            AfterCommit::Newest => {}
-            AfterCommit::Superseded(winner) => report.superseded_by = Some(winner),
-            AfterCommit::Republished(version) => report.version = version,
-        }
+        self.after_commit(key, &manifest, identity)
+            .await?
+            .apply(&mut report);
+        drop(lock);
         Ok(report)
     }
 
@@ -372,6 +378,31 @@ impl Store {
             });
         }
         Ok(outcomes)
+    }
+}
+
+/// The manifest body of a new live version of `key` holding what `hasher` saw.
+pub(crate) fn new_body(
+    key: &Key,
+    version: u64,
+    hasher: ChunkHasher,
+    chunk_size: u64,
+    options: &PutOptions,
+) -> ManifestBody {
+    let (sha256, chunks, size) = hasher.finish();
+    ManifestBody {
+        key: key.to_string(),
+        version,
+        size,
+        sha256,
+        chunk_size,
+        chunks,
+        content_type: options.content_type.clone(),
+        created: unix_now(),
+        mtime_ns: options.mtime_ns,
+        etag: options.etag.get().cloned(),
+        metadata: options.metadata.clone(),
+        deleted: false,
     }
 }
 

@@ -1,6 +1,6 @@
-//! Writes to providers with `FLUSH`: nothing becomes visible before a flush made its
-//! bytes durable, nothing is reported before a flush made its commit durable, and
-//! concurrent writes share flushes.
+//! Writes to providers with `FLUSH`, one object at a time and in batches: nothing becomes
+//! visible before a flush made its bytes durable, nothing is reported before a flush made
+//! its commit durable, and concurrent writes share flushes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +14,7 @@ use mirra_driver_api::{
 
 use crate::replica::capability_tests::store_over;
 use crate::replica::{Replica, ReplicaSettings};
-use crate::store::GetOptions;
+use crate::store::{GetOptions, PutOptions, Store, StoreError, WriteCondition};
 
 /// An in-memory store that tracks durability: a flush makes everything written so far
 /// durable, and it notes every commit of bytes no flush covered yet.
@@ -31,6 +31,8 @@ struct Durability {
     committed_at: HashMap<String, u64>,
     puts: usize,
     problems: Vec<String>,
+    /// Set: every flush fails.
+    failing_flush: bool,
 }
 
 struct BatchedWriter {
@@ -108,14 +110,31 @@ impl StorageDriver for Batched {
     fn flush(&self) -> DriverResult<()> {
         // As long as a sync takes, so that concurrent writers have to wait for it.
         std::thread::sleep(Duration::from_millis(20));
-        self.state.lock().unwrap().epoch += 1;
+        let mut state = self.state.lock().unwrap();
+        if state.failing_flush {
+            return Err(DriverError::unavailable("disk full"));
+        }
+        state.epoch += 1;
         Ok(())
     }
 }
 
-fn batched_replica(name: &str) -> (Replica, Arc<Mutex<Durability>>) {
+/// How the store writes small objects to the test providers.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    /// One object at a time: the providers lack `RANGE_READ`, which batches need.
+    Single,
+    /// In batches.
+    Batched,
+}
+
+fn batched_replica(name: &str, path: Path) -> (Replica, Arc<Mutex<Durability>>) {
     let driver = Batched::default();
     let state = driver.state.clone();
+    let ranged = match path {
+        Path::Single => Capabilities::default(),
+        Path::Batched => Capabilities::RANGE_READ,
+    };
     let info = DriverInfo {
         name: "batched".into(),
         version: "0".into(),
@@ -123,19 +142,37 @@ fn batched_replica(name: &str) -> (Replica, Arc<Mutex<Durability>>) {
         capabilities: Capabilities::READ
             | Capabilities::WRITE
             | Capabilities::STREAMING_WRITE
-            | Capabilities::FLUSH,
+            | Capabilities::FLUSH
+            | ranged,
     };
     let mut settings = ReplicaSettings::for_tests(name, 0);
     settings.concurrency = 8;
     (Replica::new(settings, info, Arc::new(driver)), state)
 }
 
+fn store_of(path: Path, state: &std::path::Path) -> (Store, Vec<Arc<Mutex<Durability>>>) {
+    let (replicas, states): (Vec<_>, Vec<_>) = ["a", "b", "c"]
+        .iter()
+        .map(|n| batched_replica(n, path))
+        .unzip();
+    let store = store_over(replicas, 2, state);
+    assert_eq!(
+        store.small_put_limit().is_some(),
+        matches!(path, Path::Batched)
+    );
+    (store, states)
+}
+
 #[tokio::test]
 async fn concurrent_puts_are_durable_before_visible_and_before_reported_and_share_flushes() {
+    for path in [Path::Single, Path::Batched] {
+        concurrent_puts_on(path).await;
+    }
+}
+
+async fn concurrent_puts_on(path: Path) {
     let dir = tempfile::tempdir().unwrap();
-    let (replicas, states): (Vec<_>, Vec<_>) =
-        ["a", "b", "c"].iter().map(|n| batched_replica(n)).unzip();
-    let store = store_over(replicas, 3, dir.path());
+    let (store, states) = store_of(path, dir.path());
     const OBJECTS: usize = 16;
     let keys: Vec<Key> = (0..OBJECTS)
         .map(|i| Key::parse(&format!("small/{i}.json")).unwrap())
@@ -149,7 +186,10 @@ async fn concurrent_puts_are_durable_before_visible_and_before_reported_and_shar
             for state in states {
                 let state = state.lock().unwrap();
                 let committed = state.committed_at[key.as_str()];
-                assert!(state.epoch > committed, "{key} reported before a flush");
+                assert!(
+                    state.epoch > committed,
+                    "{path:?}: {key} reported before a flush"
+                );
             }
         }
     });
@@ -164,14 +204,86 @@ async fn concurrent_puts_are_durable_before_visible_and_before_reported_and_shar
     }
     for state in &states {
         let state = state.lock().unwrap();
-        assert_eq!(state.problems, Vec::<String>::new());
+        assert_eq!(state.problems, Vec::<String>::new(), "{path:?}");
         // Bytes and manifest both went through unsynced writers, none through `put`.
-        assert_eq!(state.puts, 0);
+        assert_eq!(state.puts, 0, "{path:?}");
         // Two flushes per write unshared; concurrent writes share them.
         assert!(
             (2..OBJECTS as u64).contains(&state.epoch),
-            "{} flushes for {OBJECTS} writes",
+            "{path:?}: {} flushes for {OBJECTS} writes",
             state.epoch
         );
     }
+}
+
+#[tokio::test]
+async fn a_refused_write_in_a_batch_leaves_the_key_as_it_was_and_the_others_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, states) = store_of(Path::Batched, dir.path());
+    let taken = Key::parse("taken").unwrap();
+    store.put(&taken, &b"first"[..], "").await.unwrap();
+    let keys: Vec<Key> = (0..8)
+        .map(|i| Key::parse(&format!("new/{i}")).unwrap())
+        .collect();
+    let if_absent = PutOptions {
+        condition: WriteCondition::IfAbsent,
+        ..PutOptions::default()
+    };
+    let refused = store.put_with(&taken, &b"second"[..], &if_absent);
+    let others = join_all(
+        keys.iter()
+            .map(|key| store.put_with(key, key.as_str().as_bytes(), &if_absent)),
+    );
+    let (refused, others) = tokio::join!(refused, others);
+    assert!(
+        matches!(refused, Err(StoreError::PreconditionFailed { .. })),
+        "{refused:?}"
+    );
+    for report in others {
+        assert_eq!(report.unwrap().version, 1);
+    }
+    let mut out = Vec::new();
+    store
+        .get(&taken, GetOptions::default(), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(out, b"first");
+    for state in &states {
+        let state = state.lock().unwrap();
+        assert_eq!(state.visible["taken"], b"first", "refused bytes committed");
+        assert_eq!(state.problems, Vec::<String>::new());
+    }
+}
+
+#[tokio::test]
+async fn a_provider_failing_its_flush_misses_the_batch_and_is_journaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, states) = store_of(Path::Batched, dir.path());
+    states[2].lock().unwrap().failing_flush = true;
+    let keys: Vec<Key> = (0..8)
+        .map(|i| Key::parse(&format!("k/{i}")).unwrap())
+        .collect();
+    let reports = join_all(keys.iter().map(|key| store.put(key, &b"data"[..], ""))).await;
+    for (key, report) in keys.iter().zip(reports) {
+        let report = report.unwrap();
+        let failed: Vec<_> = report
+            .providers
+            .iter()
+            .filter(|p| p.error.is_some())
+            .map(|p| p.provider.as_str())
+            .collect();
+        assert_eq!(failed, ["c"], "{report:?}");
+        assert!(
+            report.providers[2]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("disk full")),
+            "{report:?}"
+        );
+        assert!(store.journal.contains("c", key.as_str()).unwrap());
+        assert!(!store.journal.contains("a", key.as_str()).unwrap());
+    }
+    // Nothing on the failing provider became visible without a flush behind it.
+    let state = states[2].lock().unwrap();
+    assert!(state.visible.is_empty(), "{:?}", state.visible.keys());
 }

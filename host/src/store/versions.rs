@@ -8,6 +8,7 @@
 use mirra_driver_api::Key;
 
 use super::attempt::Attempt;
+use super::manifests::ManifestProblem;
 use super::verdict::Verdict;
 use super::{Store, StoreError, WriteCondition};
 use crate::identity::Identity;
@@ -47,6 +48,17 @@ impl Store {
         condition: &WriteCondition,
     ) -> Result<(u64, Vec<usize>), StoreError> {
         let fetched = self.fetch_all_manifests(key).await;
+        self.version_and_commit_order(key, condition, &fetched)
+    }
+
+    /// [`Store::next_version_and_commit_order`] from `fetched`, every provider's manifest
+    /// of `key` in provider order.
+    pub(crate) fn version_and_commit_order(
+        &self,
+        key: &Key,
+        condition: &WriteCondition,
+        fetched: &[Result<Manifest, ManifestProblem>],
+    ) -> Result<(u64, Vec<usize>), StoreError> {
         let newest = fetched
             .iter()
             .filter_map(|m| m.as_ref().ok())
@@ -138,6 +150,17 @@ pub(crate) enum AfterCommit {
     /// It was outranked, but the winner was left unreadable everywhere, so it was
     /// re-signed as this newer version over its own verified bytes.
     Republished(u64),
+}
+
+impl AfterCommit {
+    /// What this says about a write, in its report.
+    pub(crate) fn apply(self, report: &mut super::PutReport) {
+        match self {
+            AfterCommit::Newest => {}
+            AfterCommit::Superseded(winner) => report.superseded_by = Some(winner),
+            AfterCommit::Republished(version) => report.version = version,
+        }
+    }
 }
 
 /// `Ok` when `condition` holds of `newest` (the key's newest manifest, live or not).

@@ -13,6 +13,9 @@ use super::summary::{FileFailure, Tallies, TreeSummary};
 use super::Progress;
 use crate::store::{PutOptions, PutReport, Store, StoreError};
 
+/// Small files in flight at once when the store batches small puts: two full batches.
+const SMALL_FILES_AT_ONCE: usize = 128;
+
 /// Sends every planned file, `options.transfers` at once, then writes the planned
 /// tombstones. Per-file failures (quorum not met, unreadable file) are collected in the
 /// summary; the other files carry on.
@@ -33,13 +36,27 @@ pub async fn execute_upload(
         ..TreeSummary::default()
     };
     // Each file is one verified put; many at once is what overlaps one file's hashing and
-    // signing with another's provider I/O and fsyncs.
-    let mut puts = stream::iter(
-        plan.uploads
+    // signing with another's provider I/O and fsyncs. Small files that the store writes
+    // in batches go many more at once: the batches fill from them, and each is held in
+    // memory whole anyway.
+    let small = store.small_put_limit().unwrap_or(0);
+    let (batched, streamed): (Vec<_>, Vec<_>) = plan
+        .uploads
+        .into_iter()
+        .partition(|upload| upload.file.size <= small);
+    let batched = stream::iter(
+        batched
+            .into_iter()
+            .map(|upload| send_one(store, upload, options, progress)),
+    )
+    .buffer_unordered(SMALL_FILES_AT_ONCE);
+    let streamed = stream::iter(
+        streamed
             .into_iter()
             .map(|upload| send_one(store, upload, options, progress)),
     )
     .buffer_unordered(options.transfers.max(1));
+    let mut puts = stream::select(batched, streamed);
     while let Some((key, result)) = puts.next().await {
         progress.file_done(result.is_ok());
         match result {
@@ -134,8 +151,20 @@ async fn send_one(
     progress: &dyn Progress,
 ) -> (String, Result<PutReport, SendError>) {
     let key = upload.key.to_string();
-    let file = match tokio::fs::File::open(&upload.file.path).await {
-        Ok(file) => file,
+    let opened = match store.small_put_limit() {
+        // One blocking call for the whole file instead of one per open and read.
+        Some(limit) if upload.file.size <= limit => {
+            let path = upload.file.path.clone();
+            tokio::task::spawn_blocking(move || read_small(&path, limit))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        }
+        _ => tokio::fs::File::open(&upload.file.path)
+            .await
+            .map(Input::File),
+    };
+    let input = match opened {
+        Ok(input) => input,
         Err(e) => {
             return (
                 key,
@@ -158,12 +187,18 @@ async fn send_one(
         mtime_ns: upload.file.mtime_ns,
         ..PutOptions::default()
     };
-    // Small reads for small files: the store reads in its own pieces anyway.
-    let capacity = usize::try_from(upload.file.size)
-        .unwrap_or(usize::MAX)
-        .clamp(8 << 10, 1 << 20);
+    let input: Pin<Box<dyn AsyncRead + Send + '_>> = match input {
+        Input::Whole(bytes) => Box::pin(std::io::Cursor::new(bytes)),
+        // Small reads for small files: the store reads in its own pieces anyway.
+        Input::File(file) => {
+            let capacity = usize::try_from(upload.file.size)
+                .unwrap_or(usize::MAX)
+                .clamp(8 << 10, 1 << 20);
+            Box::pin(tokio::io::BufReader::with_capacity(capacity, file))
+        }
+    };
     let input = Counting {
-        inner: tokio::io::BufReader::with_capacity(capacity, file),
+        inner: input,
         progress,
     };
     let result = store
@@ -171,6 +206,26 @@ async fn send_one(
         .await
         .map_err(SendError::from);
     (key, result)
+}
+
+/// A file to put: read whole already (small), or opened.
+enum Input {
+    Whole(Vec<u8>),
+    File(tokio::fs::File),
+}
+
+/// The file at `path` read whole when it holds at most `limit` bytes, else (it grew
+/// since the walk) opened for streaming.
+fn read_small(path: &std::path::Path, limit: u64) -> std::io::Result<Input> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    (&mut file).take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 <= limit {
+        return Ok(Input::Whole(bytes));
+    }
+    file.rewind()?;
+    Ok(Input::File(tokio::fs::File::from_std(file)))
 }
 
 /// Reports bytes to the progress display as the store reads them.
