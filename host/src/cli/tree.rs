@@ -18,7 +18,8 @@ use crate::tree::{
 /// Flags for commands that move whole trees.
 #[derive(Debug, Args, Default)]
 pub struct TreeFlags {
-    /// Files in flight at once [default: 4 per core, at most 16].
+    /// Files in flight at once [default: 4 per core, at most 16]. Small files to
+    /// local-disk providers go in batches, up to 128 at once, whatever this says.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: Option<u16>,
     /// Follow symbolic links (otherwise they are skipped with a warning).
