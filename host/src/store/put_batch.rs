@@ -140,6 +140,14 @@ impl Drop for TaskGuard<'_> {
 /// One object's writes on one provider, as the batch goes.
 type Writer = Box<dyn ObjectWriter>;
 
+/// One object of a batch as the provider calls need it.
+struct Job {
+    key: Key,
+    /// Where its manifest goes.
+    manifest: Key,
+    data: Vec<u8>,
+}
+
 /// An object's bytes on one provider, and the manifest to stage beside them.
 struct ToStage {
     object: usize,
@@ -215,14 +223,14 @@ impl Store {
             }
         };
         let providers = self.replicas.len();
-        let jobs: Arc<Vec<(Key, Key, Vec<u8>)>> = Arc::new(
+        let jobs: Arc<Vec<Job>> = Arc::new(
             batch
                 .iter_mut()
-                .map(|q| {
-                    let key = &q.put.key;
-                    let manifest = Key::parse(&manifest_key(key.as_str()))
-                        .expect("manifest keys of valid keys are valid");
-                    (key.clone(), manifest, std::mem::take(&mut q.put.data))
+                .map(|q| Job {
+                    key: q.put.key.clone(),
+                    manifest: Key::parse(&manifest_key(q.put.key.as_str()))
+                        .expect("manifest keys of valid keys are valid"),
+                    data: std::mem::take(&mut q.put.data),
                 })
                 .collect(),
         );
@@ -230,14 +238,14 @@ impl Store {
         // 1. Every object's bytes, unsynced, and the manifest each provider holds now.
         let per_provider = self
             .each_provider(
-                |jobs: &Arc<Vec<(Key, Key, Vec<u8>)>>| {
+                |jobs: &Arc<Vec<Job>>| {
                     let jobs = jobs.clone();
                     move |d: &dyn StorageDriver| {
                         Ok(jobs
                             .iter()
-                            .map(|(key, manifest, data)| {
-                                let written = write_unsynced(d, key, data);
-                                (written, read_whole(d, manifest, MAX_MANIFEST_BYTES))
+                            .map(|job| {
+                                let written = write_unsynced(d, &job.key, &job.data);
+                                (written, read_whole(d, &job.manifest, MAX_MANIFEST_BYTES))
                             })
                             .collect::<Vec<_>>())
                     }
@@ -274,7 +282,7 @@ impl Store {
             .iter()
             .zip(current)
             .zip(jobs.iter())
-            .map(|((queued, reads), (_, _, data))| {
+            .map(|((queued, reads), job)| {
                 let key = &queued.put.key;
                 let fetched: Vec<_> = reads
                     .into_iter()
@@ -288,7 +296,7 @@ impl Store {
                     .iter()
                     .all(|m| matches!(m, Err(ManifestProblem::Missing)));
                 let mut hasher = ChunkHasher::new(self.chunk_size);
-                hasher.update(data);
+                hasher.update(&job.data);
                 let manifest =
                     new_body(key, version, hasher, self.chunk_size, options).sign(identity);
                 let json = Arc::new(manifest.to_json());
@@ -314,7 +322,7 @@ impl Store {
                     (Ok(bytes), Ok(s)) => staging[r].push(ToStage {
                         object: i,
                         bytes,
-                        key: jobs[i].1.clone(),
+                        key: jobs[i].manifest.clone(),
                         json: s.json.clone(),
                     }),
                     (Ok(w), Err(_)) => dropped[r].push(w),
@@ -406,7 +414,8 @@ impl Store {
         }
 
         // 5. Make the commits durable, and read every signed object's manifest back.
-        let read_back: Arc<Vec<Key>> = Arc::new(jobs.iter().map(|job| job.1.clone()).collect());
+        let read_back: Arc<Vec<Key>> =
+            Arc::new(jobs.iter().map(|job| job.manifest.clone()).collect());
         let flushed = self
             .each_provider(
                 |keys: &Arc<Vec<Key>>| {

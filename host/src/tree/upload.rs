@@ -39,21 +39,21 @@ pub async fn execute_upload(
     // signing with another's provider I/O and fsyncs. Small files that the store writes
     // in batches go many more at once: the batches fill from them, and each is held in
     // memory whole anyway.
-    let small = store.small_put_limit().unwrap_or(0);
+    let small = store.small_put_limit();
     let (batched, streamed): (Vec<_>, Vec<_>) = plan
         .uploads
         .into_iter()
-        .partition(|upload| upload.file.size <= small);
+        .partition(|upload| small.is_some_and(|limit| upload.file.size <= limit));
     let batched = stream::iter(
         batched
             .into_iter()
-            .map(|upload| send_one(store, upload, options, progress)),
+            .map(|upload| send_one(store, upload, small, options, progress)),
     )
     .buffer_unordered(SMALL_FILES_AT_ONCE);
     let streamed = stream::iter(
         streamed
             .into_iter()
-            .map(|upload| send_one(store, upload, options, progress)),
+            .map(|upload| send_one(store, upload, None, options, progress)),
     )
     .buffer_unordered(options.transfers.max(1));
     let mut puts = stream::select(batched, streamed);
@@ -144,16 +144,19 @@ enum SendError {
     Store(#[from] StoreError),
 }
 
+/// Puts one file; `read_whole` is the size up to which it is read whole first (a small
+/// file the store batches), `None` to stream it.
 async fn send_one(
     store: &Store,
     upload: PlannedUpload,
+    read_whole: Option<u64>,
     options: &UploadOptions,
     progress: &dyn Progress,
 ) -> (String, Result<PutReport, SendError>) {
     let key = upload.key.to_string();
-    let opened = match store.small_put_limit() {
+    let opened = match read_whole {
         // One blocking call for the whole file instead of one per open and read.
-        Some(limit) if upload.file.size <= limit => {
+        Some(limit) => {
             let path = upload.file.path.clone();
             tokio::task::spawn_blocking(move || read_small(&path, limit))
                 .await
