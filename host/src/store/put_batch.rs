@@ -6,11 +6,10 @@
 //! were most of a put's cost. Here the small puts waiting at one moment go together, in
 //! four calls per provider: write every object's bytes (unsynced) and read its current
 //! manifest; stage the signed manifests and flush; commit bytes and manifests; flush and
-//! read the manifests back. A key no provider held yet commits on every provider at
-//! once; one that some provider holds commits provider after provider in its commit
-//! order, a call per provider in turn. (Committing in the same call as the first flush
-//! was tried and is slower: renames landing while the other providers' `syncfs` of the
-//! same file system runs make those wait for them.)
+//! read the manifests back, the commits provider after provider in each object's commit
+//! order (a call per provider in turn), as for a single put. (Committing in the same call
+//! as the first flush was tried and is slower: renames landing while the other
+//! providers' `syncfs` of the same file system runs make those wait for them.)
 //!
 //! Every rule of [`Store::put_with`] holds per object: the key's write lock is held from
 //! before the read until the manifest is everywhere; the condition and the next version
@@ -27,7 +26,6 @@ use mirra_driver_api::{Capabilities, DriverResult, Key, ObjectWriter, StorageDri
 use tokio::sync::oneshot;
 
 use super::attempt::{Attempt, WriteProblem};
-use super::manifests::ManifestProblem;
 use super::put::{new_body, PutOptions, PutReport};
 use super::{Store, StoreError};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, MAX_MANIFEST_BYTES};
@@ -167,9 +165,6 @@ struct Signed {
     manifest: Manifest,
     json: Arc<Vec<u8>>,
     order: Vec<usize>,
-    /// No provider holds any version of the key: no older version to keep readable, so
-    /// its commits need not go in turn.
-    fresh: bool,
 }
 
 impl Store {
@@ -292,9 +287,6 @@ impl Store {
                 let options = &queued.put.options;
                 let (version, order) =
                     self.version_and_commit_order(key, &options.condition, &fetched)?;
-                let fresh = fetched
-                    .iter()
-                    .all(|m| matches!(m, Err(ManifestProblem::Missing)));
                 let mut hasher = ChunkHasher::new(self.chunk_size);
                 hasher.update(&job.data);
                 let manifest =
@@ -304,7 +296,6 @@ impl Store {
                     manifest,
                     json,
                     order,
-                    fresh,
                 })
             })
             .collect();
@@ -369,20 +360,13 @@ impl Store {
         }
 
         // 4. Commit in turn: in round k, each object commits on the k-th provider of its
-        // order, except that a fresh key commits everywhere in the first round.
+        // order. Objects with the same order (all new keys) go provider after provider.
         for round in 0..providers {
             let mut calls = Vec::new();
             for (r, on_provider) in ready.iter_mut().enumerate() {
-                let (now, later): (Vec<_>, Vec<_>) =
-                    std::mem::take(on_provider).into_iter().partition(|(i, _)| {
-                        decided[*i].as_ref().is_ok_and(|s| {
-                            if s.fresh {
-                                round == 0
-                            } else {
-                                s.order[round] == r
-                            }
-                        })
-                    });
+                let (now, later): (Vec<_>, Vec<_>) = std::mem::take(on_provider)
+                    .into_iter()
+                    .partition(|(i, _)| decided[*i].as_ref().is_ok_and(|s| s.order[round] == r));
                 *on_provider = later;
                 if now.is_empty() {
                     continue;
