@@ -3,8 +3,9 @@
 //! A read runs in its own task and writes verified chunks into an in-memory pipe; the
 //! response body reads the pipe. The first bytes are awaited before the status is
 //! chosen, so a read that fails at its first chunk still gets a proper 502. A read that
-//! fails later makes the body end with an error, which makes hyper cut the connection:
-//! the client sees a truncated response, never a complete one with wrong bytes.
+//! fails later makes the body end with an error, once the verified bytes before it are
+//! flushed, which makes hyper cut the connection: the client sees a truncated response,
+//! never a complete one with wrong bytes.
 
 use std::io;
 use std::sync::Arc;
@@ -124,6 +125,12 @@ impl Streaming {
                     Ok(Err(e)) => {
                         self.gateway.metrics.aborted();
                         tracing::warn!(key = %self.key, "cutting the response: {e}");
+                        // hyper drops what it has buffered but not yet written when a
+                        // body fails. Verified chunks often arrive together with the
+                        // failure, so without a pause to let hyper flush, the client
+                        // would see the connection closed before the status line and
+                        // could not resume from the verified prefix with a Range.
+                        tokio::task::yield_now().await;
                         Some((Err(io::Error::other(e)), self))
                     }
                     Err(_) => Some((

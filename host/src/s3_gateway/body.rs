@@ -85,6 +85,9 @@ fn stream(
                     Ok(Ok(())) => None,
                     Ok(Err(e)) => {
                         tracing::warn!("cutting an S3 response: {e}");
+                        // Let hyper flush the verified bytes it holds: it drops them
+                        // when a body fails (see gateway::body).
+                        tokio::task::yield_now().await;
                         Some((Err(io::Error::other(e)), (None, pipe, None)))
                     }
                     Err(_) => Some((
