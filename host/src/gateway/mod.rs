@@ -83,6 +83,7 @@ pub struct Gateway {
     budget: budget::MemoryBudget,
     cache: Option<cache::ObjectCache>,
     gaia: Option<std::sync::Arc<crate::gaia::Hub>>,
+    tokens: token::VerifiedTokens,
 }
 
 impl Gateway {
@@ -98,6 +99,7 @@ impl Gateway {
             budget,
             cache,
             gaia: None,
+            tokens: token::VerifiedTokens::default(),
         }
     }
 

@@ -15,7 +15,7 @@ use mirra_driver_api::Key;
 use percent_encoding::percent_decode_str;
 
 use super::responses::{error, health_class, store_error};
-use super::token::{self, TokenError};
+use super::token::TokenError;
 use super::{body, preconditions, Gateway};
 use crate::health::BreakerState;
 use crate::store::PutOptions;
@@ -308,7 +308,10 @@ fn authorize(gateway: &Gateway, key: &Key, headers: &HeaderMap) -> Result<(), Re
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let claims = match token::verify(token.trim(), gateway.store.signer(), now) {
+    let claims = match gateway
+        .tokens
+        .verify(token.trim(), gateway.store.signer(), now)
+    {
         Ok(claims) => claims,
         Err(e) => {
             let kind = match e {

@@ -6,6 +6,9 @@
 //! the signature itself is the same secp256k1 code that signs manifests. Signatures are
 //! 64-byte `r‖s` as JWS requires; high-S forms are refused, as for manifests.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use secp256k1::PublicKey;
@@ -110,6 +113,14 @@ pub fn sign(identity: &Identity, claims: &Claims) -> String {
 /// # Errors
 /// A [`TokenError`] saying which check failed.
 pub fn verify(token: &str, owner: &PublicKey, now: u64) -> Result<Claims, TokenError> {
+    let claims = verify_signature(token, owner)?;
+    check_times(&claims, now)?;
+    Ok(claims)
+}
+
+/// The claims of `token` once its form and signature check out; the times are not
+/// looked at.
+fn verify_signature(token: &str, owner: &PublicKey) -> Result<Claims, TokenError> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(TokenError::Malformed("too long".into()));
     }
@@ -139,8 +150,12 @@ pub fn verify(token: &str, owner: &PublicKey, now: u64) -> Result<Claims, TokenE
     let signing_input = &token[..header.len() + 1 + payload.len()];
     let digest: [u8; 32] = Sha256::digest(signing_input.as_bytes()).into();
     verify_digest(owner, &digest, &signature).map_err(|_| TokenError::Signature)?;
-    let claims: Claims = serde_json::from_slice(&decode(payload, "payload")?)
-        .map_err(|e| TokenError::Malformed(format!("claims: {e}")))?;
+    serde_json::from_slice(&decode(payload, "payload")?)
+        .map_err(|e| TokenError::Malformed(format!("claims: {e}")))
+}
+
+/// Whether `claims` are valid at `now`, give or take [`CLOCK_SKEW_SECS`].
+fn check_times(claims: &Claims, now: u64) -> Result<(), TokenError> {
     if now > claims.exp.saturating_add(CLOCK_SKEW_SECS) {
         return Err(TokenError::Expired {
             exp: claims.exp,
@@ -153,7 +168,49 @@ pub fn verify(token: &str, owner: &PublicKey, now: u64) -> Result<Claims, TokenE
             now,
         });
     }
-    Ok(claims)
+    Ok(())
+}
+
+/// How many tokens [`VerifiedTokens`] remembers.
+const REMEMBERED_TOKENS: usize = 1024;
+
+/// The tokens whose signature verified, so that a client sending the same token with
+/// every request (as clients do) costs one ECDSA verification, not one per request.
+/// Only a token of exactly the same bytes is taken from here, and its times are checked
+/// on every use, so it still expires.
+#[derive(Default)]
+pub struct VerifiedTokens {
+    claims: Mutex<HashMap<String, Claims>>,
+}
+
+impl VerifiedTokens {
+    /// As [`verify`], for the one owner whose tokens these are.
+    ///
+    /// # Errors
+    /// A [`TokenError`] saying which check failed.
+    pub fn verify(&self, token: &str, owner: &PublicKey, now: u64) -> Result<Claims, TokenError> {
+        let known = self.lock().get(token).cloned();
+        let claims = match known {
+            Some(claims) => claims,
+            None => {
+                let claims = verify_signature(token, owner)?;
+                let mut remembered = self.lock();
+                // Forgetting them all is enough: a busy server sees a few tokens again
+                // and again, which come back at the cost of one verification each.
+                if remembered.len() >= REMEMBERED_TOKENS {
+                    remembered.clear();
+                }
+                remembered.insert(token.to_owned(), claims.clone());
+                claims
+            }
+        };
+        check_times(&claims, now)?;
+        Ok(claims)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Claims>> {
+        self.claims.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 fn base64_json(value: &impl Serialize) -> String {
@@ -252,5 +309,38 @@ mod tests {
             verify(&malleated, &owner.public_key(), NOW),
             Err(TokenError::Signature)
         );
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_only_its_exact_bytes_are_remembered() {
+        let owner = Identity::generate();
+        let key = owner.public_key();
+        let tokens = VerifiedTokens::default();
+        let token = mint(&owner, "a/", NOW, 100);
+        assert_eq!(tokens.verify(&token, &key, NOW).unwrap().scope, "a/");
+        assert_eq!(tokens.lock().len(), 1);
+        assert!(matches!(
+            tokens.verify(&token, &key, NOW + 101 + CLOCK_SKEW_SECS),
+            Err(TokenError::Expired { .. })
+        ));
+        // A forged twin differing in its signature is checked, not taken for the
+        // remembered one.
+        let (input, _) = token.rsplit_once('.').unwrap();
+        let forged = mint(&Identity::generate(), "a/", NOW, 100);
+        let (_, other_signature) = forged.rsplit_once('.').unwrap();
+        let twin = format!("{input}.{other_signature}");
+        assert_eq!(tokens.verify(&twin, &key, NOW), Err(TokenError::Signature));
+        assert_eq!(tokens.lock().len(), 1);
+    }
+
+    #[test]
+    fn verified_tokens_stay_bounded() {
+        let owner = Identity::generate();
+        let tokens = VerifiedTokens::default();
+        for n in 0..REMEMBERED_TOKENS + 10 {
+            let token = mint(&owner, &format!("{n}/"), NOW, 100);
+            tokens.verify(&token, &owner.public_key(), NOW).unwrap();
+            assert!(tokens.lock().len() <= REMEMBERED_TOKENS);
+        }
     }
 }
