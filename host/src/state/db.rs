@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
 use secp256k1::PublicKey;
 
-use super::{legacy, StateError, BUSY_TIMEOUT};
+use super::{legacy, JournalEntry, StateError, BUSY_TIMEOUT};
 
 /// The database's name inside the state dir.
 pub(super) const FILE_NAME: &str = "state.sqlite";
@@ -114,49 +114,49 @@ impl StateDb {
         found.flatten().map(|v| self.decode_version(&v)).transpose()
     }
 
-    /// Raises the record for (`signer`, `key`) to `version` unless it is already higher,
-    /// folding in (and dropping) its imported old-layout record.
-    pub(super) fn record_version(
+    /// Raises the record for each (`signer`, key) to its version unless it is already
+    /// higher, folding in (and dropping) its imported old-layout record; one transaction.
+    pub(super) fn record_versions(
         &self,
         signer: &PublicKey,
-        key: &str,
-        version: u64,
+        versions: &[(&str, u64)],
     ) -> Result<(), StateError> {
-        let entry = legacy_entry(signer, key);
+        let signer_bytes = signer.serialize();
         self.write(|c| {
-            c.prepare_cached(
-                "INSERT INTO versions_seen (signer, key, version)
-                 VALUES (?1, ?2, max(?3, coalesce(
-                     (SELECT version FROM legacy_versions_seen WHERE entry = ?4), ?3)))
-                 ON CONFLICT (signer, key) DO UPDATE SET version = max(version, excluded.version)",
-            )?
-            .execute(params![
-                &signer.serialize()[..],
-                key,
-                &version.to_be_bytes()[..],
-                &entry[..]
-            ])?;
-            c.prepare_cached("DELETE FROM legacy_versions_seen WHERE entry = ?1")?
-                .execute([&entry[..]])?;
+            for &(key, version) in versions {
+                let entry = legacy_entry(signer, key);
+                c.prepare_cached(
+                    "INSERT INTO versions_seen (signer, key, version)
+                     VALUES (?1, ?2, max(?3, coalesce(
+                         (SELECT version FROM legacy_versions_seen WHERE entry = ?4), ?3)))
+                     ON CONFLICT (signer, key) DO UPDATE SET version = max(version, excluded.version)",
+                )?
+                .execute(params![
+                    &signer_bytes[..],
+                    key,
+                    &version.to_be_bytes()[..],
+                    &entry[..]
+                ])?;
+                c.prepare_cached("DELETE FROM legacy_versions_seen WHERE entry = ?1")?
+                    .execute([&entry[..]])?;
+            }
             Ok(())
         })
     }
 
-    pub(super) fn journal_add(&self, provider: &str, key: &str) -> Result<(), StateError> {
+    /// Adds the entries whose provider missed the write and removes the others, in one
+    /// transaction.
+    pub(super) fn journal_update(&self, entries: &[JournalEntry<'_>]) -> Result<(), StateError> {
         self.write(|c| {
-            c.prepare_cached(
-                "INSERT INTO repair_journal (provider, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            )?
-            .execute([provider, key])
-            .map(drop)
-        })
-    }
-
-    pub(super) fn journal_remove(&self, provider: &str, key: &str) -> Result<(), StateError> {
-        self.write(|c| {
-            c.prepare_cached("DELETE FROM repair_journal WHERE provider = ?1 AND key = ?2")?
-                .execute([provider, key])
-                .map(drop)
+            for entry in entries {
+                let sql = if entry.missed {
+                    "INSERT INTO repair_journal (provider, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING"
+                } else {
+                    "DELETE FROM repair_journal WHERE provider = ?1 AND key = ?2"
+                };
+                c.prepare_cached(sql)?.execute([entry.provider, entry.key])?;
+            }
+            Ok(())
         })
     }
 

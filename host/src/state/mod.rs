@@ -158,7 +158,20 @@ impl VersionsSeen {
         {
             return Ok(());
         }
-        match self.db.record_version(signer, key, version) {
+        self.record_all(signer, &[(key, version)])
+    }
+
+    /// As [`record`](Self::record) for many keys at once (the versions a batch of puts
+    /// wrote), in one transaction.
+    pub fn record_all(
+        &self,
+        signer: &PublicKey,
+        versions: &[(&str, u64)],
+    ) -> Result<(), StateError> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        match self.db.record_versions(signer, versions) {
             Err(error @ StateError::Unwritable { .. }) => {
                 self.degrade(&error);
                 Ok(())
@@ -171,6 +184,18 @@ impl VersionsSeen {
     pub fn state_dir(&self) -> &Path {
         self.db.state_dir()
     }
+}
+
+/// Where one provider stands on one key after a write.
+#[derive(Debug, Clone, Copy)]
+pub struct JournalEntry<'a> {
+    /// The provider's name.
+    pub provider: &'a str,
+    /// The key written.
+    pub key: &'a str,
+    /// `true`: the provider missed the write (journal it); `false`: it has the write
+    /// (forget any entry).
+    pub missed: bool,
 }
 
 /// (provider, key) pairs that missed a write and wait for `mirra repair`.
@@ -196,16 +221,40 @@ impl RepairJournal {
 
     /// Notes that `provider` missed the latest write of `key` (idempotent).
     pub fn add(&self, provider: &str, key: &str) -> Result<(), StateError> {
-        self.db.journal_add(provider, key)
+        self.update(&[JournalEntry {
+            provider,
+            key,
+            missed: true,
+        }])
     }
 
     /// Forgets the entry for (`provider`, `key`); absent entries are fine.
     pub fn remove(&self, provider: &str, key: &str) -> Result<(), StateError> {
-        // Nearly every write reaches every provider: no write transaction for those.
-        if !self.contains(provider, key)? {
+        self.update(&[JournalEntry {
+            provider,
+            key,
+            missed: false,
+        }])
+    }
+
+    /// Adds and forgets many entries in one transaction: every provider's standing
+    /// after a write, or after a batch of them.
+    pub fn update(&self, entries: &[JournalEntry<'_>]) -> Result<(), StateError> {
+        // Where nothing can be written, only a change that must be kept fails: an entry
+        // to add, or one to forget that is there. Forgetting what is absent is no change.
+        if self.db.unwritable().is_some() && !entries.iter().any(|e| e.missed) {
+            let mut present = false;
+            for entry in entries {
+                present |= self.contains(entry.provider, entry.key)?;
+            }
+            if !present {
+                return Ok(());
+            }
+        }
+        if entries.is_empty() {
             return Ok(());
         }
-        self.db.journal_remove(provider, key)
+        self.db.journal_update(entries)
     }
 
     /// Whether (`provider`, `key`) is in the journal.

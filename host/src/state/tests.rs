@@ -153,6 +153,44 @@ fn journal_adds_lists_and_removes() {
 }
 
 #[test]
+fn a_batch_of_changes_lands_whole_in_one_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = RepairJournal::open(dir.path()).unwrap();
+    journal.add("disk-a", "old").unwrap();
+    let entry = |provider, key, missed| JournalEntry {
+        provider,
+        key,
+        missed,
+    };
+    journal
+        .update(&[
+            entry("disk-a", "old", false),
+            entry("disk-a", "new", false),
+            entry("disk-b", "new", true),
+            entry("disk-c", "other", true),
+        ])
+        .unwrap();
+    assert_eq!(
+        journal.list().unwrap(),
+        vec![
+            ("disk-b".to_string(), "new".to_string()),
+            ("disk-c".to_string(), "other".to_string())
+        ]
+    );
+
+    let seen = VersionsSeen::open(dir.path()).unwrap();
+    let signer = signer();
+    seen.record(&signer, "b", 9).unwrap();
+    seen.record_all(&signer, &[("a", 2), ("b", 4), ("c", 7)])
+        .unwrap();
+    let newest = |key| seen.get(&signer, key).unwrap();
+    assert_eq!(
+        (newest("a"), newest("b"), newest("c")),
+        (Some(2), Some(9), Some(7))
+    );
+}
+
+#[test]
 fn journal_tolerates_concurrent_writers() {
     let dir = tempfile::tempdir().unwrap();
     let journal = RepairJournal::open(dir.path()).unwrap();

@@ -15,6 +15,7 @@ use super::put_batch::{SmallPut, SMALL_PUT};
 use super::{Failures, Store, StoreError, Verdict};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, ManifestBody};
 use crate::replica::{Replica, ReplicaWriter};
+use crate::state::JournalEntry;
 
 /// Input is read and fanned out in pieces of this size.
 const PIECE: usize = 1 << 20;
@@ -328,56 +329,107 @@ impl Store {
         &self,
         key: &Key,
         version: u64,
-        mut attempts: Vec<Attempt<()>>,
+        attempts: Vec<Attempt<()>>,
     ) -> Result<Vec<ProviderOutcome>, StoreError> {
+        self.settle_all(vec![(key, version, attempts)])
+            .pop()
+            .expect("one write, one result")
+    }
+
+    /// [`settle`](Self::settle) for many writes of different keys (a batch), with one
+    /// transaction for their journal entries and one for their versions.
+    pub(crate) fn settle_all(
+        &self,
+        writes: Vec<(&Key, u64, Vec<Attempt<()>>)>,
+    ) -> Vec<Result<Vec<ProviderOutcome>, StoreError>> {
+        let judged: Vec<(&Key, u64, Judged)> = writes
+            .into_iter()
+            .map(|(key, version, attempts)| (key, version, self.judge(attempts)))
+            .collect();
+        let entries: Vec<JournalEntry<'_>> = judged
+            .iter()
+            .flat_map(|(key, _, judged)| {
+                judged.outcomes.iter().map(|outcome| JournalEntry {
+                    provider: &outcome.provider,
+                    key: key.as_str(),
+                    missed: outcome.error.is_some(),
+                })
+            })
+            .collect();
+        let seen: Vec<(&str, u64)> = judged
+            .iter()
+            .filter(|(_, _, judged)| judged.committed() > 0)
+            .map(|(key, version, _)| (key.as_str(), *version))
+            .collect();
+        let recorded = self
+            .journal
+            .update(&entries)
+            .and_then(|()| self.versions.record_all(&self.signer, &seen))
+            .map_err(|e| e.to_string());
+        let needed = self.quorum.required(self.replicas.len());
+        judged
+            .into_iter()
+            .map(|(key, _, judged)| match &recorded {
+                Ok(()) => judged.verdict(key, needed),
+                Err(e) => Err(StoreError::State(e.clone())),
+            })
+            .collect()
+    }
+
+    /// What the write policy makes of one write's attempts, before anything is recorded.
+    fn judge(&self, mut attempts: Vec<Attempt<()>>) -> Judged {
         attempts.sort_by_key(|a| a.replica);
-        let mut failures = Failures::default();
-        let mut required_failed = Failures::default();
-        let mut outcomes = Vec::with_capacity(attempts.len());
+        let mut judged = Judged::default();
         for attempt in attempts {
             let replica = &self.replicas[attempt.replica];
             let provider = replica.name();
-            match &attempt.result {
-                Err(problem) => {
-                    let verdict = Verdict::Unreachable(problem.to_string());
-                    if replica.settings().required {
-                        required_failed.add(provider, verdict.clone());
-                    }
-                    failures.add(provider, verdict);
-                    self.journal
-                        .add(provider, key.as_str())
-                        .map_err(|e| StoreError::State(e.to_string()))?;
+            if let Err(problem) = &attempt.result {
+                let verdict = Verdict::Unreachable(problem.to_string());
+                if replica.settings().required {
+                    judged.required_failed.add(provider, verdict.clone());
                 }
-                Ok(()) => self
-                    .journal
-                    .remove(provider, key.as_str())
-                    .map_err(|e| StoreError::State(e.to_string()))?,
+                judged.failures.add(provider, verdict);
             }
-            outcomes.push(ProviderOutcome {
+            judged.outcomes.push(ProviderOutcome {
                 provider: provider.to_owned(),
                 error: attempt.result.err().map(|problem| problem.to_string()),
             });
         }
-        let committed = outcomes.len() - failures.0.len();
-        let needed = self.quorum.required(self.replicas.len());
-        if committed > 0 {
-            self.record_seen(key, version)?;
-        }
+        judged
+    }
+}
+
+/// One write's attempts as the write policy sees them.
+#[derive(Default)]
+struct Judged {
+    outcomes: Vec<ProviderOutcome>,
+    failures: Failures,
+    required_failed: Failures,
+}
+
+impl Judged {
+    fn committed(&self) -> usize {
+        self.outcomes.len() - self.failures.0.len()
+    }
+
+    /// Each provider's outcome, or why the write failed as a whole.
+    fn verdict(self, key: &Key, needed: usize) -> Result<Vec<ProviderOutcome>, StoreError> {
+        let committed = self.committed();
         if committed < needed {
             return Err(StoreError::QuorumNotMet {
                 key: key.to_string(),
                 needed,
                 committed,
-                failures,
+                failures: self.failures,
             });
         }
-        if !required_failed.0.is_empty() {
+        if !self.required_failed.0.is_empty() {
             return Err(StoreError::RequiredFailed {
                 key: key.to_string(),
-                failures: required_failed,
+                failures: self.required_failed,
             });
         }
-        Ok(outcomes)
+        Ok(self.outcomes)
     }
 }
 

@@ -26,7 +26,7 @@ use mirra_driver_api::{Capabilities, DriverResult, Key, ObjectWriter, StorageDri
 use tokio::sync::oneshot;
 
 use super::attempt::{Attempt, WriteProblem};
-use super::put::{new_body, PutOptions, PutReport};
+use super::put::{new_body, ProviderOutcome, PutOptions, PutReport};
 use super::{Store, StoreError};
 use crate::manifest::{manifest_key, ChunkHasher, Manifest, MAX_MANIFEST_BYTES};
 use crate::replica::read_whole;
@@ -64,7 +64,7 @@ struct Queued {
     reply: oneshot::Sender<Result<PutReport, StoreError>>,
 }
 
-/// Small puts waiting for a batch, and how many batch tasks run.
+/// Small puts waiting for a batch, and how many batches are in their first part.
 #[derive(Default)]
 pub(crate) struct PutBatcher {
     queue: Mutex<Queue>,
@@ -73,7 +73,23 @@ pub(crate) struct PutBatcher {
 #[derive(Default)]
 struct Queue {
     waiting: VecDeque<Queued>,
-    running: usize,
+    /// Batches writing, staging or committing: not yet at their last flush.
+    filling: usize,
+}
+
+impl Queue {
+    /// Whether another batch is to start now. A second one at once only for a backlog:
+    /// otherwise the puts arriving while one batch runs go together in the next, fewer
+    /// calls each, and sooner overall.
+    fn starts_another(&mut self) -> bool {
+        let start = !self.waiting.is_empty()
+            && (self.filling == 0
+                || (self.filling < BATCHES_AT_ONCE && self.waiting.len() >= MAX_OBJECTS / 2));
+        if start {
+            self.filling += 1;
+        }
+        start
+    }
 }
 
 impl PutBatcher {
@@ -85,22 +101,15 @@ impl PutBatcher {
     fn push(&self, queued: Queued) -> bool {
         let mut queue = self.queue();
         queue.waiting.push_back(queued);
-        // A second batch only for a backlog: otherwise the puts arriving while one
-        // batch runs go together in the next, fewer calls each, and sooner overall.
-        let start = queue.running == 0
-            || (queue.running < BATCHES_AT_ONCE && queue.waiting.len() >= MAX_OBJECTS / 2);
-        if start {
-            queue.running += 1;
-        }
-        start
+        queue.starts_another()
     }
 
-    /// The next batch, or `None` (and one task fewer) when nothing waits: decided under
-    /// the lock, so a put queued meanwhile either is taken or starts a task.
-    fn next_batch(&self) -> Option<Vec<Queued>> {
+    /// The puts for a batch task just started, or `None` (and one batch fewer) when an
+    /// earlier one took them all.
+    fn take(&self) -> Option<Vec<Queued>> {
         let mut queue = self.queue();
         if queue.waiting.is_empty() {
-            queue.running -= 1;
+            queue.filling -= 1;
             return None;
         }
         let mut batch = Vec::new();
@@ -115,21 +124,30 @@ impl PutBatcher {
         }
         Some(batch)
     }
+
+    /// A batch reached its last flush; `true` when the caller is to start the next
+    /// batch, decided under the lock, so a put queued meanwhile either is taken by it or
+    /// starts a task itself.
+    fn filled(&self) -> bool {
+        let mut queue = self.queue();
+        queue.filling -= 1;
+        queue.starts_another()
+    }
 }
 
-/// Ends a batch task that stopped early (a panic, a runtime shutting down): the puts
-/// still waiting are answered with an error (their replies dropped) rather than left
-/// with no task to take them.
+/// Ends a batch task that stopped before its last flush (a panic, a runtime shutting
+/// down): the puts still waiting are answered with an error (their replies dropped)
+/// rather than left with no task to take them.
 struct TaskGuard<'a> {
     batcher: &'a PutBatcher,
-    finished: bool,
+    filling: bool,
 }
 
 impl Drop for TaskGuard<'_> {
     fn drop(&mut self) {
-        if !self.finished {
+        if self.filling {
             let mut queue = self.batcher.queue();
-            queue.running -= 1;
+            queue.filling -= 1;
             queue.waiting.clear();
         }
     }
@@ -184,8 +202,7 @@ impl Store {
     pub(crate) async fn put_small(&self, put: SmallPut) -> Result<PutReport, StoreError> {
         let (reply, answer) = oneshot::channel();
         if self.batcher.push(Queued { put, reply }) {
-            let store = self.clone();
-            tokio::spawn(async move { store.run_batches().await });
+            self.start_batch();
         }
         answer.await.unwrap_or_else(|_| {
             Err(StoreError::State(
@@ -194,26 +211,31 @@ impl Store {
         })
     }
 
-    /// Writes batches until none waits. A task of its own: a caller that stops waiting
-    /// (a client gone) does not stop the other puts of its batch halfway.
-    async fn run_batches(self) {
-        let mut guard = TaskGuard {
-            batcher: &self.batcher,
-            finished: false,
-        };
-        while let Some(batch) = self.batcher.next_batch() {
-            self.write_batch(batch).await;
-        }
-        guard.finished = true;
+    /// Starts a task writing the next batch. A task of its own: a caller that stops
+    /// waiting (a client gone) does not stop the other puts of its batch halfway.
+    fn start_batch(&self) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut guard = TaskGuard {
+                batcher: &store.batcher,
+                filling: true,
+            };
+            if let Some(batch) = store.batcher.take() {
+                store.write_batch(batch, &mut guard).await;
+            } else {
+                guard.filling = false;
+            }
+        });
     }
 
-    async fn write_batch(&self, mut batch: Vec<Queued>) {
+    async fn write_batch(&self, mut batch: Vec<Queued>, guard: &mut TaskGuard<'_>) {
         let identity = match self.identity() {
             Ok(identity) => identity,
             Err(_) => {
                 for queued in batch {
                     let _ = queued.reply.send(Err(StoreError::ReadOnly));
                 }
+                self.let_next_start(guard);
                 return;
             }
         };
@@ -398,6 +420,9 @@ impl Store {
         }
 
         // 5. Make the commits durable, and read every signed object's manifest back.
+        // The next batch need not wait for this: its writes go on meanwhile, and its
+        // own flush comes after this one.
+        self.let_next_start(guard);
         let read_back: Arc<Vec<Key>> =
             Arc::new(jobs.iter().map(|job| job.manifest.clone()).collect());
         let flushed = self
@@ -439,25 +464,47 @@ impl Store {
             }
         }
 
-        // 6. Settle each object as a single put would, and answer it.
-        for (((queued, decided), outcome), reads) in
-            batch.into_iter().zip(decided).zip(outcome).zip(back)
-        {
-            let result = match decided {
+        // 6. Settle each object as a single put would (its state recorded with the
+        // others'), and answer it.
+        let signed_writes: Vec<(&Key, u64, Vec<Attempt<()>>)> = batch
+            .iter()
+            .zip(&decided)
+            .zip(outcome)
+            .filter_map(|((queued, decided), outcome)| {
+                let signed = decided.as_ref().ok()?;
+                let attempts = outcome
+                    .into_iter()
+                    .enumerate()
+                    .map(|(replica, result)| Attempt { replica, result })
+                    .collect();
+                Some((&queued.put.key, signed.manifest.body.version, attempts))
+            })
+            .collect();
+        let mut settled = self.settle_all(signed_writes).into_iter();
+        let mut answers = Vec::with_capacity(batch.len());
+        for ((queued, decided), reads) in batch.iter().zip(decided).zip(back) {
+            answers.push(match decided {
                 Err(e) => Err(e),
                 Ok(signed) => {
-                    let attempts = outcome
-                        .into_iter()
-                        .enumerate()
-                        .map(|(replica, result)| Attempt { replica, result })
-                        .collect();
-                    self.settle_batched(&queued.put, &signed, attempts, reads, identity)
+                    let providers = settled.next().expect("one settled per signed write");
+                    self.superseded(&queued.put, &signed, providers, reads, identity)
                         .await
                 }
-            };
+            });
+        }
+        for (queued, answer) in batch.into_iter().zip(answers) {
             // The lock goes with `queued`, after the answer: the manifest is on every
             // provider it reached by now.
-            let _ = queued.reply.send(result);
+            let _ = queued.reply.send(answer);
+        }
+    }
+
+    /// Marks the batch of `guard` as past its filling part, and starts the next batch
+    /// when puts wait.
+    fn let_next_start(&self, guard: &mut TaskGuard<'_>) {
+        guard.filling = false;
+        if self.batcher.filled() {
+            self.start_batch();
         }
     }
 
@@ -479,24 +526,23 @@ impl Store {
         .await
     }
 
-    /// The end of one object's put: the write policy, then whether a manifest read back
-    /// outranks it (only then are the providers read again, as after a single put).
-    async fn settle_batched(
+    /// The end of one object's put once settled: whether a manifest read back outranks
+    /// it (only then are the providers read again, as after a single put).
+    async fn superseded(
         &self,
         put: &SmallPut,
         signed: &Signed,
-        attempts: Vec<Attempt<()>>,
+        providers: Result<Vec<ProviderOutcome>, StoreError>,
         reads: Vec<DriverResult<Vec<u8>>>,
         identity: &crate::identity::Identity,
     ) -> Result<PutReport, StoreError> {
         let ours = &signed.manifest;
-        let providers = self.settle(&put.key, ours.body.version, attempts)?;
         let mut report = PutReport {
             key: put.key.to_string(),
             version: ours.body.version,
             size: ours.body.size,
             sha256: hex::encode(ours.body.sha256),
-            providers,
+            providers: providers?,
             superseded_by: None,
         };
         // Our own bytes read back need no verifying: we signed them.
