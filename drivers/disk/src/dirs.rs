@@ -77,6 +77,13 @@ impl DirHandle {
     }
 }
 
+impl DirHandle {
+    /// The device number of the file system the directory is on.
+    pub(crate) fn device(&self) -> u64 {
+        self.dev
+    }
+}
+
 impl AsFd for DirHandle {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

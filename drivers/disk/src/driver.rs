@@ -13,6 +13,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::dirs::{ObjectDir, RootDir};
+use crate::flush::SharedFlush;
 use crate::paths::{io_error, key_path, symlink_refused, Access};
 use crate::writer::{DiskWriter, Durability};
 use crate::{fileurl, list};
@@ -26,6 +27,8 @@ pub struct DiskDriver {
     root: Arc<RootDir>,
     /// False for drivers from `open_url`: everything that changes data is refused.
     writable: bool,
+    /// The flush of the root's file system, shared with the other roots on it.
+    flushes: Arc<SharedFlush>,
 }
 
 impl DiskDriver {
@@ -62,6 +65,7 @@ impl DiskDriver {
         let root =
             RootDir::open(root.clone()).map_err(|e| io_error("open root directory", &root, e))?;
         Ok(Self {
+            flushes: SharedFlush::of_device(root.handle().device()),
             root: Arc::new(root),
             writable,
         })
@@ -172,11 +176,13 @@ impl StorageDriver for DiskDriver {
     }
 
     /// One `syncfs` of the root's file system: every unsynced write's data, its rename
-    /// and the directories it created reach the disk together.
+    /// and the directories it created reach the disk together. Shared with the other
+    /// roots on that file system (see `crate::flush`).
     fn flush(&self) -> DriverResult<()> {
         self.check_writable("flush")?;
-        rustix::fs::syncfs(&**self.root.handle())
-            .map_err(|e| io_error("sync the file system of", self.root(), e.into()))
+        self.flushes
+            .flush(|| rustix::fs::syncfs(&**self.root.handle()).map_err(Into::into))
+            .map_err(|e| io_error("sync the file system of", self.root(), e))
     }
 
     fn put(&self, key: &Key, data: &[u8]) -> DriverResult<()> {

@@ -20,6 +20,7 @@ mod config;
 mod dirs;
 mod driver;
 mod fileurl;
+mod flush;
 mod list;
 mod paths;
 mod writer;
