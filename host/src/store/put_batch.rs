@@ -9,7 +9,8 @@
 //! read the manifests back, the commits provider after provider in each object's commit
 //! order (a call per provider in turn), as for a single put. (Committing in the same call
 //! as the first flush was tried and is slower: renames landing while the other
-//! providers' `syncfs` of the same file system runs make those wait for them.)
+//! providers' `syncfs` of the same file system runs make those wait for them.) The next
+//! batch starts as soon as one reaches its last flush, so its writes overlap that flush.
 //!
 //! Every rule of [`Store::put_with`] holds per object: the key's write lock is held from
 //! before the read until the manifest is everywhere; the condition and the next version
@@ -38,7 +39,8 @@ pub(crate) const SMALL_PUT: usize = 256 << 10;
 const MAX_OBJECTS: usize = 64;
 /// ...and about this many bytes go in one batch.
 const MAX_BYTES: usize = 4 << 20;
-/// Batches in flight at once, when enough puts wait: one fills while another flushes.
+/// Batches writing, staging and committing at once, when enough puts wait. Batches at
+/// their last flush do not count: the next one starts as a batch reaches it.
 const BATCHES_AT_ONCE: usize = 2;
 
 /// What every provider must declare for its writes to be batched: streamed, unsynced
