@@ -83,7 +83,7 @@ impl SharedFlush {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc;
-    use std::thread;
+    use std::thread::{self, JoinHandle};
 
     use super::*;
 
@@ -94,35 +94,43 @@ mod tests {
         }
     }
 
-    #[test]
-    fn flushes_asked_during_a_sync_share_the_next_one() {
-        let flush = Arc::new(SharedFlush::default());
+    /// A flush whose sync runs until the sender is used, then returns `outcome`;
+    /// returned once that sync runs.
+    fn held_sync(
+        flush: &Arc<SharedFlush>,
+        outcome: io::Result<()>,
+    ) -> (mpsc::Sender<()>, JoinHandle<io::Result<()>>) {
         let (release, hold) = mpsc::channel::<()>();
-        let first = {
-            let flush = flush.clone();
-            thread::spawn(move || {
-                flush.flush(|| {
-                    hold.recv().unwrap();
-                    Ok(())
-                })
+        let shared = flush.clone();
+        let held = thread::spawn(move || {
+            shared.flush(|| {
+                hold.recv().unwrap();
+                outcome
             })
-        };
-        until_asked(&flush, 1);
+        });
         while !flush.lock().running {
             thread::yield_now();
         }
-        let syncs = Arc::new(AtomicUsize::new(0));
-        let later: Vec<_> = (0..2)
-            .map(|_| {
-                let (flush, syncs) = (flush.clone(), syncs.clone());
-                thread::spawn(move || {
-                    flush.flush(|| {
-                        syncs.fetch_add(1, Ordering::SeqCst);
-                        Ok(())
-                    })
-                })
+        (release, held)
+    }
+
+    /// A flush whose sync, if it runs one, counts itself in `syncs`.
+    fn counted(flush: &Arc<SharedFlush>, syncs: &Arc<AtomicUsize>) -> JoinHandle<io::Result<()>> {
+        let (flush, syncs) = (flush.clone(), syncs.clone());
+        thread::spawn(move || {
+            flush.flush(|| {
+                syncs.fetch_add(1, Ordering::SeqCst);
+                Ok(())
             })
-            .collect();
+        })
+    }
+
+    #[test]
+    fn flushes_asked_during_a_sync_share_the_next_one() {
+        let flush = Arc::new(SharedFlush::default());
+        let (release, first) = held_sync(&flush, Ok(()));
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let later = [counted(&flush, &syncs), counted(&flush, &syncs)];
         until_asked(&flush, 3);
         // The sync that runs began before these two asked: it must not count for them.
         assert_eq!(syncs.load(Ordering::SeqCst), 0);
@@ -137,29 +145,9 @@ mod tests {
     #[test]
     fn a_failed_sync_fails_its_caller_and_the_waiting_run_their_own() {
         let flush = Arc::new(SharedFlush::default());
-        let (release, hold) = mpsc::channel::<()>();
-        let failing = {
-            let flush = flush.clone();
-            thread::spawn(move || {
-                flush.flush(|| {
-                    hold.recv().unwrap();
-                    Err(io::Error::other("disk gone"))
-                })
-            })
-        };
-        while !flush.lock().running {
-            thread::yield_now();
-        }
+        let (release, failing) = held_sync(&flush, Err(io::Error::other("disk gone")));
         let syncs = Arc::new(AtomicUsize::new(0));
-        let waiting = {
-            let (flush, syncs) = (flush.clone(), syncs.clone());
-            thread::spawn(move || {
-                flush.flush(|| {
-                    syncs.fetch_add(1, Ordering::SeqCst);
-                    Ok(())
-                })
-            })
-        };
+        let waiting = counted(&flush, &syncs);
         until_asked(&flush, 2);
         release.send(()).unwrap();
         assert!(failing.join().unwrap().is_err());

@@ -242,16 +242,15 @@ impl RepairJournal {
     pub fn update(&self, entries: &[JournalEntry<'_>]) -> Result<(), StateError> {
         // Where nothing can be written, only a change that must be kept fails: an entry
         // to add, or one to forget that is there. Forgetting what is absent is no change.
-        if self.db.unwritable().is_some() && !entries.iter().any(|e| e.missed) {
-            let mut present = false;
+        let no_change = |entries: &[JournalEntry<'_>]| -> Result<bool, StateError> {
             for entry in entries {
-                present |= self.contains(entry.provider, entry.key)?;
+                if entry.missed || self.contains(entry.provider, entry.key)? {
+                    return Ok(false);
+                }
             }
-            if !present {
-                return Ok(());
-            }
-        }
-        if entries.is_empty() {
+            Ok(true)
+        };
+        if entries.is_empty() || (self.db.unwritable().is_some() && no_change(entries)?) {
             return Ok(());
         }
         self.db.journal_update(entries)

@@ -483,18 +483,15 @@ impl Store {
             })
             .collect();
         let mut settled = self.settle_all(signed_writes).into_iter();
-        let mut answers = Vec::with_capacity(batch.len());
-        for ((queued, decided), reads) in batch.iter().zip(decided).zip(back) {
-            answers.push(match decided {
+        for ((queued, decided), reads) in batch.into_iter().zip(decided).zip(back) {
+            let answer = match decided {
                 Err(e) => Err(e),
                 Ok(signed) => {
                     let providers = settled.next().expect("one settled per signed write");
                     self.superseded(&queued.put, &signed, providers, reads, identity)
                         .await
                 }
-            });
-        }
-        for (queued, answer) in batch.into_iter().zip(answers) {
+            };
             // The lock goes with `queued`, after the answer: the manifest is on every
             // provider it reached by now.
             let _ = queued.reply.send(answer);
